@@ -1,0 +1,185 @@
+// Package bff is a Backend-for-Frontend for single-page applications: the
+// browser never holds an OAuth token.
+//
+// A [BFF] is a confidential OpenID Connect client. It runs the login
+// (authorization code flow with PKCE, state, nonce and the RFC 9207 iss
+// check), keeps the access, refresh and ID tokens in a server-side session,
+// and gives the browser only an opaque session cookie. It serves the
+// management endpoints a SPA calls, with Duende.BFF's names and behaviour:
+//
+//	GET /bff/login?returnUrl=/path&prompt=...   start a login
+//	GET /signin-oidc                            the OP's callback
+//	GET /bff/user                               the user's claims (needs X-CSRF: 1)
+//	GET /bff/logout?sid=...&returnUrl=/path     end the session, and the OP's
+//	GET /signout-callback-oidc                  back from the OP's logout
+//	GET /bff/silent-login                       prompt=none login in an iframe
+//
+// Mount the BFF on a mux, and wrap the app's own API handlers with
+// [BFF.ProtectAPI] to require the anti-forgery header and a session:
+//
+//	b, err := bff.New(cfg)
+//	mux.Handle("/", b)
+//	mux.Handle("/api/", b.ProtectAPI(api))
+//
+// The standalone server, `bff serve`, does the same from a YAML file; see
+// package config and cmd/bff.
+package bff
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gobff/bff/oidc"
+	"github.com/gobff/bff/session"
+)
+
+// BFF serves the management endpoints and protects local APIs. Create one
+// with [New]; it is safe for concurrent use.
+type BFF struct {
+	cfg       Config
+	log       *slog.Logger
+	publicURL string // without a trailing slash
+	rp        *oidc.RelyingParty
+	sessions  *session.Manager
+	loginRing *session.KeyRing // seals login and logout transaction cookies
+	mux       *http.ServeMux
+}
+
+// New checks cfg and returns a BFF. It does not contact the OP: discovery
+// happens on first use, or up front with [BFF.Discover].
+func New(cfg Config) (*BFF, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &BFF{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+	}
+	b.rp, err = oidc.New(oidc.Config{
+		Issuer:           cfg.OIDC.Issuer,
+		ClientID:         cfg.OIDC.ClientID,
+		ClientSecret:     cfg.OIDC.ClientSecret,
+		RedirectURL:      b.publicURL + cfg.OIDC.CallbackPath,
+		Scopes:           cfg.OIDC.Scopes,
+		TrustedAudiences: cfg.OIDC.TrustedAudiences,
+		SkipUserInfo:     cfg.OIDC.SkipUserInfo,
+		HTTPClient:       cfg.HTTPClient,
+		Now:              cfg.Now,
+	})
+	if err != nil {
+		return nil, &ConfigError{Field: "oidc", Err: err}
+	}
+	sessionRing, err := session.NewKeyRing("session", cfg.Keys...)
+	if err != nil {
+		return nil, &ConfigError{Field: "keys", Err: err}
+	}
+	b.loginRing, err = session.NewKeyRing("login", cfg.Keys...)
+	if err != nil {
+		return nil, &ConfigError{Field: "keys", Err: err}
+	}
+	b.sessions, err = session.NewManager(session.ManagerConfig{
+		Store:       cfg.Session.Store,
+		KeyRing:     sessionRing,
+		CookieName:  cfg.Session.CookieName,
+		Lifetime:    cfg.Session.Lifetime,
+		IdleTimeout: cfg.Session.IdleTimeout,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, &ConfigError{Field: "session", Err: err}
+	}
+	b.routes()
+	return b, nil
+}
+
+func (b *BFF) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bff/login", b.handleLogin)
+	mux.HandleFunc("GET /bff/silent-login", b.handleSilentLogin)
+	mux.HandleFunc("GET "+b.cfg.OIDC.CallbackPath, b.handleCallback)
+	mux.HandleFunc("GET /bff/user", b.handleUser)
+	mux.HandleFunc("GET /bff/logout", b.handleLogout)
+	mux.HandleFunc("GET "+b.cfg.OIDC.SignoutCallbackPath, b.handleSignoutCallback)
+	mux.HandleFunc("/bff/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "no such bff endpoint")
+	})
+	b.mux = mux
+}
+
+// ServeHTTP serves the management endpoints and the callbacks; anything
+// else is 404. Mount it at "/" of a mux that routes the app's own paths
+// first, or at "/bff/" plus the two callback paths.
+func (b *BFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mux.ServeHTTP(w, r)
+}
+
+// Discover contacts the OP and checks its metadata, so a server can fail at
+// start-up rather than at the first login.
+func (b *BFF) Discover(ctx context.Context) error {
+	_, err := b.rp.Discover(ctx)
+	return err
+}
+
+// Sessions returns the session manager.
+func (b *BFF) Sessions() *session.Manager { return b.sessions }
+
+// RelyingParty returns the OpenID Connect client.
+func (b *BFF) RelyingParty() *oidc.RelyingParty { return b.rp }
+
+// RedirectURL returns the redirect URI to register at the OP.
+func (b *BFF) RedirectURL() string { return b.publicURL + b.cfg.OIDC.CallbackPath }
+
+// PostLogoutRedirectURL returns the post-logout redirect URI to register at
+// the OP.
+func (b *BFF) PostLogoutRedirectURL() string { return b.publicURL + b.cfg.OIDC.SignoutCallbackPath }
+
+// RunMaintenance removes expired sessions from the store every interval
+// (default 10 minutes) until ctx ends.
+func (b *BFF) RunMaintenance(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 10 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := b.cfg.Session.Store.DeleteExpired(ctx)
+			if err != nil {
+				b.log.WarnContext(ctx, "removing expired sessions failed", "error", err)
+				continue
+			}
+			if n > 0 {
+				b.log.InfoContext(ctx, "removed expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+// redirect answers with a 302 to a local path or an OP URL.
+func redirect(w http.ResponseWriter, target string) {
+	w.Header().Set("Location", target)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+}
+
+// returnURLParam reads and checks the returnUrl parameter, "/" when absent.
+func returnURLParam(q url.Values) (string, error) {
+	vals, ok := q["returnUrl"]
+	if !ok {
+		return "/", nil
+	}
+	if len(vals) != 1 || !ValidReturnURL(vals[0]) {
+		return "", fmt.Errorf("returnUrl must be a local path")
+	}
+	return vals[0], nil
+}

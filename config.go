@@ -1,0 +1,249 @@
+package bff
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gobff/bff/session"
+)
+
+// Defaults of [Config].
+const (
+	DefaultCallbackPath           = "/signin-oidc"
+	DefaultSignoutCallbackPath    = "/signout-callback-oidc"
+	DefaultPostLogoutRedirectPath = "/"
+	DefaultLoginTimeout           = 10 * time.Minute
+)
+
+// DefaultScopes are requested when Config.OIDC.Scopes is empty.
+var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// Config configures a [BFF]. The zero values of optional fields take the
+// defaults documented on them; [New] rejects a Config it cannot run with and
+// names the field.
+type Config struct {
+	// PublicURL is the origin the browser sees, such as
+	// "https://app.example.com". The redirect URI registered at the OP is
+	// PublicURL + OIDC.CallbackPath. http:// is accepted only for loopback
+	// hosts.
+	PublicURL string
+
+	OIDC    OIDCConfig
+	Session SessionConfig
+
+	// Keys are the master keys that seal tokens at rest and the login
+	// state, newest first; each [session.KeySize] bytes. Keep a retired key
+	// in the list until the sessions sealed with it have expired.
+	Keys [][]byte
+
+	// Logger receives bff's structured logs; default slog.Default().
+	Logger *slog.Logger
+	// HTTPClient is used for every request to the OP; default a client
+	// with a 10s timeout.
+	HTTPClient *http.Client
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// OIDCConfig configures bff as a client of its OpenID Provider.
+type OIDCConfig struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// Scopes default to DefaultScopes. Without offline_access most OPs
+	// issue no refresh token, and the session ends with its access token.
+	Scopes []string
+	// CallbackPath receives the authorization response; default
+	// "/signin-oidc".
+	CallbackPath string
+	// SignoutCallbackPath is where the OP sends the browser back after
+	// logout (the post_logout_redirect_uri is PublicURL + this path); bff
+	// then redirects to the logout's returnUrl. Default
+	// "/signout-callback-oidc".
+	SignoutCallbackPath string
+	// PostLogoutRedirectPath is where the browser lands after logout when
+	// the logout named no returnUrl; default "/".
+	PostLogoutRedirectPath string
+	// TrustedAudiences may appear in ID tokens besides the client id.
+	TrustedAudiences []string
+	// SkipUserInfo turns off the userinfo request after login.
+	SkipUserInfo bool
+	// LoginTimeout bounds the time between /bff/login and the callback;
+	// default 10 minutes.
+	LoginTimeout time.Duration
+}
+
+// SessionConfig configures server-side sessions.
+type SessionConfig struct {
+	// Store keeps the sessions; required. See packages session/memstore
+	// and session/boltstore.
+	Store session.Store
+	// CookieName defaults to "__Host-bff".
+	CookieName string
+	// Lifetime is the absolute session lifetime; default 8h.
+	Lifetime time.Duration
+	// IdleTimeout ends a session unused for that long; default 1h.
+	IdleTimeout time.Duration
+}
+
+// ConfigError names the configuration field that is wrong.
+type ConfigError struct {
+	Field string // as in the YAML file, e.g. "oidc.issuer"
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("config: %s: %v", e.Field, e.Err) }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// withDefaults returns cfg with its defaults filled in, or the first error.
+func (cfg Config) withDefaults() (Config, error) {
+	if _, err := ParseOrigin("public_url", cfg.PublicURL); err != nil {
+		return cfg, err
+	}
+	if _, err := ParseOrigin("oidc.issuer", cfg.OIDC.Issuer); err != nil && !isPathError(err) {
+		return cfg, err
+	}
+	if cfg.OIDC.ClientID == "" {
+		return cfg, configErr("oidc.client_id", "is required")
+	}
+	if cfg.OIDC.ClientSecret == "" {
+		return cfg, configErr("oidc.client_secret", "is required: bff is a confidential client")
+	}
+	if len(cfg.OIDC.Scopes) == 0 {
+		cfg.OIDC.Scopes = DefaultScopes
+	}
+	for _, p := range []struct {
+		field string
+		value *string
+		def   string
+	}{
+		{"oidc.callback_path", &cfg.OIDC.CallbackPath, DefaultCallbackPath},
+		{"oidc.signout_callback_path", &cfg.OIDC.SignoutCallbackPath, DefaultSignoutCallbackPath},
+		{"oidc.post_logout_redirect_path", &cfg.OIDC.PostLogoutRedirectPath, DefaultPostLogoutRedirectPath},
+	} {
+		if *p.value == "" {
+			*p.value = p.def
+		}
+		if !ValidReturnURL(*p.value) {
+			return cfg, configErr(p.field, "%q must be a local path starting with /", *p.value)
+		}
+	}
+	if cfg.OIDC.CallbackPath == cfg.OIDC.SignoutCallbackPath {
+		return cfg, configErr("oidc.signout_callback_path", "must differ from oidc.callback_path")
+	}
+	for _, p := range []struct{ field, path string }{
+		{"oidc.callback_path", cfg.OIDC.CallbackPath},
+		{"oidc.signout_callback_path", cfg.OIDC.SignoutCallbackPath},
+	} {
+		if strings.ContainsAny(p.path, "?#") || p.path == "/" || strings.HasPrefix(p.path, "/bff/") {
+			return cfg, configErr(p.field, "%q must be a plain path of its own, not / and not under /bff/", p.path)
+		}
+	}
+	if cfg.OIDC.LoginTimeout <= 0 {
+		cfg.OIDC.LoginTimeout = DefaultLoginTimeout
+	}
+	if cfg.Session.Store == nil {
+		return cfg, configErr("session.store", "is required")
+	}
+	if cfg.Session.Lifetime < 0 {
+		return cfg, configErr("session.lifetime", "must be positive")
+	}
+	if cfg.Session.IdleTimeout < 0 {
+		return cfg, configErr("session.idle_timeout", "must be positive")
+	}
+	lifetime, idle := cfg.Session.Lifetime, cfg.Session.IdleTimeout
+	if lifetime == 0 {
+		lifetime = session.DefaultLifetime
+	}
+	if idle > lifetime {
+		return cfg, configErr("session.idle_timeout", "%v is longer than session.lifetime %v", idle, lifetime)
+	}
+	if name := cfg.Session.CookieName; name != "" && !validCookieName(name) {
+		return cfg, configErr("session.cookie_name", "%q is not a valid cookie name", name)
+	}
+	if len(cfg.Keys) == 0 {
+		return cfg, configErr("keys", "at least one key is required (bff keygen prints one)")
+	}
+	for i, k := range cfg.Keys {
+		if len(k) != session.KeySize {
+			return cfg, configErr(fmt.Sprintf("keys[%d]", i), "is %d bytes, want %d", len(k), session.KeySize)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}
+
+type pathError struct{ error }
+
+func isPathError(err error) bool {
+	var pe pathError
+	return errors.As(err, &pe)
+}
+
+// ParseOrigin parses the URL in field (a public URL or an issuer): absolute,
+// https, or http for a loopback host only (localhost, 127.0.0.0/8, ::1),
+// with no user info, query or fragment. A path is an error wrapped so that
+// issuers, which may have one, can allow it.
+func ParseOrigin(field, raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, configErr(field, "is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, configErr(field, "%q is not a URL: %v", raw, err)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, configErr(field, "%q must be an absolute URL with a host and no user info, query or fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, configErr(field, "%q: http is allowed only for loopback hosts; use https", raw)
+		}
+	default:
+		return nil, configErr(field, "%q must use https (or http on a loopback host)", raw)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return u, &ConfigError{Field: field, Err: pathError{fmt.Errorf("%q must be an origin without a path", raw)}}
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

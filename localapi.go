@@ -1,0 +1,81 @@
+package bff
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gobff/bff/oidc"
+	"github.com/gobff/bff/session"
+)
+
+// User is the logged-in user of a request, as [BFF.ProtectAPI] puts it in
+// the request's context.
+type User struct {
+	Issuer  string
+	Subject string
+	SID     string // the OP's session id, may be empty
+
+	session *session.Session
+}
+
+// Claims returns the user's claims (ID token and userinfo), in order.
+func (u *User) Claims() (oidc.Claims, error) {
+	return oidc.ParseClaims(u.session.Claims)
+}
+
+type userKey struct{}
+
+// UserFrom returns the user that ProtectAPI found for the request, if any.
+func UserFrom(ctx context.Context) (*User, bool) {
+	u, ok := ctx.Value(userKey{}).(*User)
+	return u, ok
+}
+
+// APIOption changes how ProtectAPI guards one handler.
+type APIOption func(*apiOptions)
+
+type apiOptions struct {
+	skipAntiforgery bool
+	allowAnonymous  bool
+}
+
+// SkipAntiforgery lets requests without the X-CSRF header through, for the
+// rare endpoint a browser reaches without script (a plain link or form).
+// Such an endpoint must not change state on GET, and must defend itself.
+func SkipAntiforgery() APIOption { return func(o *apiOptions) { o.skipAntiforgery = true } }
+
+// AllowAnonymous lets requests without a session through, without a user in
+// the context.
+func AllowAnonymous() APIOption { return func(o *apiOptions) { o.allowAnonymous = true } }
+
+// ProtectAPI guards a local API handler: the request must carry the
+// anti-forgery header (else 401) and a live session (else 401, never a
+// redirect to a login page, which a SPA's fetch cannot follow); the user is
+// then in the request context (see UserFrom).
+func (b *BFF) ProtectAPI(next http.Handler, opts ...APIOption) http.Handler {
+	var o apiOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !o.skipAntiforgery && !antiforgeryOK(r) {
+			b.log.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "rule", "antiforgery")
+			problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
+			return
+		}
+		s, err := b.sessions.Load(r.Context(), r)
+		if err != nil {
+			if o.allowAnonymous && isNotFound(err) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			b.noSession(w, r, err)
+			return
+		}
+		u := &User{Issuer: s.Issuer, Subject: s.Subject, SID: s.SID, session: s}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+	})
+}
+
+func isNotFound(err error) bool { return errors.Is(err, session.ErrNotFound) }

@@ -1,0 +1,311 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gobff/bff/internal/cookie"
+)
+
+// Defaults of [ManagerConfig].
+const (
+	DefaultCookieName    = "__Host-bff"
+	DefaultLifetime      = 8 * time.Hour
+	DefaultIdleTimeout   = time.Hour
+	DefaultTouchInterval = time.Minute
+)
+
+// idBytes is the size of the random session identifier in the cookie: 256
+// bits, well past the 64 bits of entropy OWASP asks of a session id.
+const idBytes = 32
+
+// ManagerConfig configures a [Manager].
+type ManagerConfig struct {
+	Store   Store
+	KeyRing *KeyRing // seals each session's Payload
+
+	// CookieName defaults to DefaultCookieName. A name with the __Host-
+	// prefix makes the browser refuse the cookie from anything but this
+	// exact origin over a secure channel.
+	CookieName string
+	// Lifetime is the absolute lifetime of a session; default 8h.
+	Lifetime time.Duration
+	// IdleTimeout ends a session not used for that long; default 1h, never
+	// more than Lifetime.
+	IdleTimeout time.Duration
+	// TouchInterval is how stale the idle expiry may get before a request
+	// moves it forward: a store write at most once per interval per session,
+	// not one per request. Default one minute.
+	TouchInterval time.Duration
+	// CacheSize bounds the number of opened payloads kept in memory, so a
+	// request does not decrypt its session's tokens again while the session
+	// is unchanged. Default 100000; negative disables the cache.
+	CacheSize int
+
+	Now func() time.Time
+}
+
+// Manager creates, loads, updates and ends sessions, and keeps the session
+// cookie in step with the store.
+type Manager struct {
+	store       Store
+	ring        *KeyRing
+	cookieName  string
+	lifetime    time.Duration
+	idleTimeout time.Duration
+	touchEvery  time.Duration
+	now         func() time.Time
+	cache       *payloadCache
+}
+
+// NewManager returns a Manager for cfg, with defaults filled in.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("session: manager needs a store")
+	}
+	if cfg.KeyRing == nil {
+		return nil, errors.New("session: manager needs a key ring")
+	}
+	m := &Manager{
+		store:       cfg.Store,
+		ring:        cfg.KeyRing,
+		cookieName:  cfg.CookieName,
+		lifetime:    cfg.Lifetime,
+		idleTimeout: cfg.IdleTimeout,
+		touchEvery:  cfg.TouchInterval,
+		now:         cfg.Now,
+	}
+	if m.cookieName == "" {
+		m.cookieName = DefaultCookieName
+	}
+	if m.lifetime <= 0 {
+		m.lifetime = DefaultLifetime
+	}
+	if m.idleTimeout <= 0 {
+		m.idleTimeout = min(DefaultIdleTimeout, m.lifetime)
+	}
+	if m.idleTimeout > m.lifetime {
+		return nil, fmt.Errorf("session: idle timeout %v is longer than the lifetime %v", m.idleTimeout, m.lifetime)
+	}
+	if m.touchEvery <= 0 {
+		m.touchEvery = min(DefaultTouchInterval, m.idleTimeout/2)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = 100000
+	}
+	if size > 0 {
+		m.cache = newPayloadCache(size)
+	}
+	return m, nil
+}
+
+// CookieName returns the name of the session cookie.
+func (m *Manager) CookieName() string { return m.cookieName }
+
+// Store returns the manager's store.
+func (m *Manager) Store() Store { return m.store }
+
+// Create stores s as a new session under a fresh random identifier, fills in
+// its key, version, timestamps and logout id, and sets the session cookie on
+// w. It never reuses an identifier, so a session id planted before login
+// (session fixation) is worthless.
+func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, s *Session) error {
+	if s.Payload == nil {
+		s.Payload = &Payload{}
+	}
+	if s.LogoutID == "" {
+		s.LogoutID = rand.Text()
+	}
+	now := m.now()
+	s.CreatedAt = now
+	s.ExpiresAt = now.Add(m.lifetime)
+	s.IdleExpiresAt = now.Add(m.idleTimeout)
+
+	var id string
+	for attempt := 0; ; attempt++ {
+		id = newID()
+		s.Key = KeyOf(id)
+		data, err := m.seal(s)
+		if err != nil {
+			return err
+		}
+		rec := s.record(data)
+		err = m.store.Create(ctx, rec)
+		if err == nil {
+			s.Version = rec.Version
+			break
+		}
+		// A collision of 256-bit random ids means a broken random source,
+		// not bad luck; retry once, then give up loudly.
+		if !errors.Is(err, ErrExists) || attempt > 0 {
+			return fmt.Errorf("session: create: %w", err)
+		}
+	}
+	cookie.Set(w, m.cookieName, id, m.lifetime, http.SameSiteStrictMode)
+	return nil
+}
+
+// Load returns the session of the request's cookie, or an error wrapping
+// ErrNotFound when there is no cookie, no such session, or it has expired.
+// When the idle expiry is more than the touch interval old, Load moves it
+// forward in the store.
+func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
+	return m.load(ctx, r, true)
+}
+
+// Peek is Load without moving the idle expiry: for requests that only look,
+// such as a SPA polling whether its session is still alive.
+func (m *Manager) Peek(ctx context.Context, r *http.Request) (*Session, error) {
+	return m.load(ctx, r, false)
+}
+
+func (m *Manager) load(ctx context.Context, r *http.Request, touch bool) (*Session, error) {
+	id, ok := cookie.Get(r, m.cookieName)
+	if !ok || !validID(id) {
+		return nil, ErrNotFound
+	}
+	key := KeyOf(id)
+	rec, err := m.store.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			m.cache.forget(key)
+		}
+		return nil, err
+	}
+	s, err := m.open(rec)
+	if err != nil {
+		return nil, err
+	}
+	if !touch {
+		return s, nil
+	}
+	now := m.now()
+	if lastTouch := s.IdleExpiresAt.Add(-m.idleTimeout); now.Sub(lastTouch) >= m.touchEvery && s.IdleExpiresAt.Before(s.ExpiresAt) {
+		idle := now.Add(m.idleTimeout)
+		if idle.After(s.ExpiresAt) {
+			idle = s.ExpiresAt
+		}
+		if err := m.store.Touch(ctx, key, idle); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("session: touch: %w", err)
+		}
+		moved := *s
+		moved.IdleExpiresAt = idle
+		s = &moved
+	}
+	return s, nil
+}
+
+// Update saves s, changed from a loaded session, if nobody else has saved
+// that session since it was loaded; otherwise it returns an error wrapping
+// ErrConflict and the caller re-loads and decides again. On success s has
+// the new version.
+func (m *Manager) Update(ctx context.Context, s *Session) error {
+	data, err := m.seal(s)
+	if err != nil {
+		return err
+	}
+	rec := s.record(data)
+	if err := m.store.Update(ctx, rec); err != nil {
+		return fmt.Errorf("session: update: %w", err)
+	}
+	s.Version = rec.Version
+	return nil
+}
+
+// Get returns the session stored under key, as Load does for a cookie but
+// without touching it.
+func (m *Manager) Get(ctx context.Context, key Key) (*Session, error) {
+	rec, err := m.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return m.open(rec)
+}
+
+// Delete removes the session from the store and clears the cookie on w (when
+// w is not nil).
+func (m *Manager) Delete(ctx context.Context, w http.ResponseWriter, key Key) error {
+	m.cache.forget(key)
+	if w != nil {
+		m.ClearCookie(w)
+	}
+	if err := m.store.Delete(ctx, key); err != nil {
+		return fmt.Errorf("session: delete: %w", err)
+	}
+	return nil
+}
+
+// ClearCookie tells the browser to drop the session cookie.
+func (m *Manager) ClearCookie(w http.ResponseWriter) {
+	cookie.Clear(w, m.cookieName, http.SameSiteStrictMode)
+}
+
+// HasCookie reports whether the request carries a session cookie at all,
+// valid or not.
+func (m *Manager) HasCookie(r *http.Request) bool {
+	_, ok := cookie.Get(r, m.cookieName)
+	return ok
+}
+
+func (m *Manager) seal(s *Session) ([]byte, error) {
+	plain, err := json.Marshal(s.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("session: encoding payload: %w", err)
+	}
+	return m.ring.Seal(plain, s.Key[:]), nil
+}
+
+// open turns a record into a Session, reusing the opened payload of the same
+// session version when it is cached.
+func (m *Manager) open(rec *Record) (*Session, error) {
+	if s := m.cache.get(rec); s != nil {
+		return s, nil
+	}
+	plain, err := m.ring.Open(rec.Data, rec.Key[:])
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", rec.Key, err)
+	}
+	p := new(Payload)
+	if err := json.Unmarshal(plain, p); err != nil {
+		return nil, fmt.Errorf("session %s: decoding payload: %w", rec.Key, err)
+	}
+	s := fromRecord(rec, p)
+	m.cache.put(rec, s)
+	return s, nil
+}
+
+// newID returns a fresh session identifier: 32 bytes from crypto/rand,
+// base64url without padding (43 characters).
+func newID() string {
+	b := make([]byte, idBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validID reports whether id has the shape newID produces, so that junk in a
+// cookie is not even hashed and looked up.
+func validID(id string) bool {
+	if len(id) != base64.RawURLEncoding.EncodedLen(idBytes) {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

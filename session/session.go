@@ -1,0 +1,124 @@
+// Package session keeps bff's server-side sessions: the [Session] type, the
+// [Store] interface that persists them, the [KeyRing] that seals their tokens
+// at rest, and the [Manager] that ties a session to the browser's cookie.
+//
+// The browser holds only an opaque 256-bit random identifier in a __Host-
+// cookie. A store keys the session by the SHA-256 of that identifier, and
+// keeps the user's claims and tokens sealed with AES-256-GCM, so neither a
+// copy of the store nor a log line yields a usable cookie or token.
+package session
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+)
+
+// Session is one logged-in browser: who the user is, and the tokens bff uses
+// on the user's behalf.
+//
+// A Session returned by [Manager.Load] may be shared by concurrent requests
+// and must be treated as read-only; use [Session.Clone] to change one and
+// [Manager.Update] to save it.
+type Session struct {
+	Key     Key
+	Version uint64
+
+	Issuer  string
+	Subject string
+	SID     string // the OP's session id (sid claim), may be empty
+
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // absolute end
+	IdleExpiresAt time.Time // sliding end
+
+	*Payload
+}
+
+// Payload is the part of a session that is sealed before it reaches a store.
+type Payload struct {
+	// LogoutID is the value that /bff/logout requires as its sid parameter.
+	// It is random per session rather than the OP's sid, which every other
+	// client of the same OP session also knows.
+	LogoutID string `json:"lid"`
+	// Claims is the JSON object of the user's claims: the ID token's,
+	// completed from the userinfo endpoint.
+	Claims json.RawMessage `json:"claims,omitempty"`
+	// Tokens are the OAuth tokens bff holds for the user.
+	Tokens Tokens `json:"tokens"`
+}
+
+// Tokens are the OAuth 2.0 and OpenID Connect tokens of a session.
+type Tokens struct {
+	AccessToken  string    `json:"at,omitempty"`
+	TokenType    string    `json:"tt,omitempty"`
+	Expiry       time.Time `json:"exp,omitzero"` // of the access token; zero if unknown
+	RefreshToken string    `json:"rt,omitempty"`
+	IDToken      string    `json:"idt,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+}
+
+// Clone returns a deep copy of s that the caller may modify.
+func (s *Session) Clone() *Session {
+	c := *s
+	if s.Payload != nil {
+		p := *s.Payload
+		p.Claims = append(json.RawMessage(nil), s.Claims...)
+		c.Payload = &p
+	}
+	return &c
+}
+
+// ExpiresIn returns how long the session has left at now: the earlier of its
+// absolute and idle ends.
+func (s *Session) ExpiresIn(now time.Time) time.Duration {
+	end := s.ExpiresAt
+	if s.IdleExpiresAt.Before(end) {
+		end = s.IdleExpiresAt
+	}
+	return end.Sub(now)
+}
+
+// LogValue keeps a session out of logs but for its short key prefix and
+// subject: never its tokens or claims.
+func (s *Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("key", s.Key.String()), slog.String("sub", s.Subject))
+}
+
+// String, GoString and LogValue keep tokens out of anything that formats
+// them by accident.
+func (t Tokens) String() string { return "[tokens redacted]" }
+
+// GoString implements fmt.GoStringer; see String.
+func (t Tokens) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer; see String.
+func (t Tokens) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+func (s *Session) record(data []byte) *Record {
+	return &Record{
+		Key:           s.Key,
+		Version:       s.Version,
+		Issuer:        s.Issuer,
+		Subject:       s.Subject,
+		SID:           s.SID,
+		CreatedAt:     s.CreatedAt,
+		ExpiresAt:     s.ExpiresAt,
+		IdleExpiresAt: s.IdleExpiresAt,
+		Data:          data,
+	}
+}
+
+func fromRecord(rec *Record, p *Payload) *Session {
+	return &Session{
+		Key:           rec.Key,
+		Version:       rec.Version,
+		Issuer:        rec.Issuer,
+		Subject:       rec.Subject,
+		SID:           rec.SID,
+		CreatedAt:     rec.CreatedAt,
+		ExpiresAt:     rec.ExpiresAt,
+		IdleExpiresAt: rec.IdleExpiresAt,
+		Payload:       p,
+	}
+}

@@ -363,19 +363,19 @@ func TestOpenRedirectReturnURLsAreRejected(t *testing.T) {
 
 func TestValidReturnURL(t *testing.T) {
 	for s, want := range map[string]bool{
-		"/":                  true,
-		"/a/b?c=d#e":         true,
-		"/search?q=https://": true,
-		"//evil":             false,
-		`/\evil`:             false,
-		"https://evil":       false,
-		"javascript:x":       false,
-		"/%2F%2Fevil":        false,
-		"/%5Cevil":           false,
-		"/\t/evil":           false,
-		"/a\nb":              false,
-		"":                   false,
-		"a":                  false,
+		"/":                             true,
+		"/a/b?c=d#e":                    true,
+		"/search?q=https://":            true,
+		"//evil":                        false,
+		`/\evil`:                        false,
+		"https://evil":                  false,
+		"javascript:x":                  false,
+		"/%2F%2Fevil":                   false,
+		"/%5Cevil":                      false,
+		"/\t/evil":                      false,
+		"/a\nb":                         false,
+		"":                              false,
+		"a":                             false,
 		"/" + strings.Repeat("a", 3000): false,
 	} {
 		if got := bff.ValidReturnURL(s); got != want {

@@ -50,7 +50,7 @@ func claimString(t *testing.T, claims map[string][]json.RawMessage, name string)
 
 func (a *app) sessionOf(br *browser) *session.Session {
 	a.t.Helper()
-	s, err := a.bff.Sessions().Get(context.Background(), session.KeyOf(br.sessionCookie()))
+	s, err := a.bff.Sessions().Get(context.Background(), session.KeyOf(br.SessionCookie()))
 	if err != nil {
 		a.t.Fatalf("session of the browser: %v", err)
 	}
@@ -61,16 +61,16 @@ func TestLoginUserLogout(t *testing.T) {
 	op, a := newTestOPApp(t)
 	br := newBrowser(t, a)
 
-	resp := br.login("/after-login?tab=2", "", "")
+	resp := br.Login("/after-login?tab=2", "", "")
 	if got := resp.Header.Get("Location"); got != "/after-login?tab=2" {
 		t.Fatalf("callback redirected to %q", got)
 	}
-	if br.sessionCookie() == "" {
+	if br.SessionCookie() == "" {
 		t.Fatal("no session cookie after login")
 	}
 	tokens := a.sessionOf(br).Tokens
 
-	resp, body := br.user()
+	resp, body := br.User()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/bff/user: %d %s", resp.StatusCode, body)
 	}
@@ -98,7 +98,7 @@ func TestLoginUserLogout(t *testing.T) {
 
 	// Logout goes to the OP's end_session_endpoint with id_token_hint,
 	// post_logout_redirect_uri and state.
-	resp, _ = br.get(a.url(logoutURL + "&returnUrl=" + url.QueryEscape("/bye")))
+	resp, _ = br.Get(a.url(logoutURL + "&returnUrl=" + url.QueryEscape("/bye")))
 	end, _ := url.Parse(follow(t, resp))
 	if end.Host != strings.TrimPrefix(op.Issuer, "http://") || end.Path != "/end_session" {
 		t.Fatalf("logout redirected to %s", end.Redacted())
@@ -111,27 +111,27 @@ func TestLoginUserLogout(t *testing.T) {
 		t.Errorf("logout revoked %d tokens, want the refresh token", len(got))
 	}
 	// The OP sends the browser back; bff sends it on to returnUrl.
-	resp, _ = br.get(end.String())
-	resp, _ = br.get(follow(t, resp))
+	resp, _ = br.Get(end.String())
+	resp, _ = br.Get(follow(t, resp))
 	if got := resp.Header.Get("Location"); got != "/bye" {
 		t.Errorf("signout callback redirected to %q, want /bye", got)
 	}
 
-	resp, _ = br.user()
+	resp, _ = br.User()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("/bff/user after logout: %d", resp.StatusCode)
 	}
-	br.assertNoTokenLeak(op.Issuer+"/end_session", tokens.AccessToken, tokens.RefreshToken, tokens.IDToken)
+	br.AssertNoTokenLeak(a.logs.String(), op.Issuer+"/end_session", tokens.AccessToken, tokens.RefreshToken, tokens.IDToken)
 }
 
 func TestLoginStartsAFreshSession(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	br.login("/", "", "")
-	first := br.sessionCookie()
+	br.Login("/", "", "")
+	first := br.SessionCookie()
 	firstKey := session.KeyOf(first)
-	br.login("/", "", "")
-	second := br.sessionCookie()
+	br.Login("/", "", "")
+	second := br.SessionCookie()
 	if first == second || second == "" {
 		t.Fatal("a second login kept the session id")
 	}
@@ -140,11 +140,10 @@ func TestLoginStartsAFreshSession(t *testing.T) {
 	}
 	// A cookie value planted before login is never adopted.
 	planted := newBrowser(t, a)
-	host := strings.TrimPrefix(a.server.URL, "http://")
 	fixed := strings.Repeat("A", 43)
-	planted.cookies[host] = map[string]string{"__Host-bff": fixed}
-	planted.login("/", "", "")
-	if planted.sessionCookie() == fixed {
+	planted.SetCookie("__Host-bff", fixed)
+	planted.Login("/", "", "")
+	if planted.SessionCookie() == fixed {
 		t.Fatal("session fixation: the planted id was kept")
 	}
 }
@@ -153,13 +152,13 @@ func TestParallelLoginsInTwoTabs(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
 	// Tab 1 and tab 2 both start a login before either finishes.
-	r1, _ := br.get(a.url("/bff/login?returnUrl=/one"))
-	r2, _ := br.get(a.url("/bff/login?returnUrl=/two"))
-	op1, _ := br.get(follow(t, r1))
-	op2, _ := br.get(follow(t, r2))
+	r1, _ := br.Get(a.url("/bff/login?returnUrl=/one"))
+	r2, _ := br.Get(a.url("/bff/login?returnUrl=/two"))
+	op1, _ := br.Get(follow(t, r1))
+	op2, _ := br.Get(follow(t, r2))
 	// They finish in the other order.
-	cb2, _ := br.get(follow(t, op2))
-	cb1, _ := br.get(follow(t, op1))
+	cb2, _ := br.Get(follow(t, op2))
+	cb1, _ := br.Get(follow(t, op1))
 	if cb2.Header.Get("Location") != "/two" || cb1.Header.Get("Location") != "/one" {
 		t.Fatalf("tabs landed at %q and %q", cb1.Header.Get("Location"), cb2.Header.Get("Location"))
 	}
@@ -169,13 +168,13 @@ func TestCallbackStateRules(t *testing.T) {
 	// start runs a login up to the OP's redirect back and returns the
 	// callback URL, without requesting it.
 	start := func(br *browser) string {
-		resp, _ := br.get(br.app.url("/bff/login"))
-		resp, _ = br.get(follow(t, resp))
+		resp, _ := br.Get(br.URL("/bff/login"))
+		resp, _ = br.Get(follow(t, resp))
 		return follow(t, resp)
 	}
 	expectRejected := func(t *testing.T, br *browser, callback string) {
 		t.Helper()
-		resp, _ := br.get(callback)
+		resp, _ := br.Get(callback)
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("callback: %d, want 400", resp.StatusCode)
 		}
@@ -217,19 +216,20 @@ func TestCallbackStateRules(t *testing.T) {
 	t.Run("reused state", func(t *testing.T) {
 		_, a := newTestOPApp(t)
 		br := newBrowser(t, a)
-		host := strings.TrimPrefix(a.server.URL, "http://")
 		cb := start(br)
 		saved := map[string]string{}
-		for k, v := range br.cookies[host] {
+		for k, v := range br.Cookies() {
 			saved[k] = v
 		}
-		resp, _ := br.get(cb)
+		resp, _ := br.Get(cb)
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("first callback: %d", resp.StatusCode)
 		}
 		// Replay the callback with a copy of the login cookie.
 		replay := newBrowser(t, a)
-		replay.cookies[host] = saved
+		for k, v := range saved {
+			replay.SetCookie(k, v)
+		}
 		expectRejected(t, replay, cb)
 	})
 	t.Run("expired login", func(t *testing.T) {
@@ -244,15 +244,15 @@ func TestCallbackStateRules(t *testing.T) {
 func TestCallbackRejectsWrongIssParameter(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	resp, _ := br.get(a.url("/bff/login"))
-	resp, _ = br.get(follow(t, resp))
+	resp, _ := br.Get(a.url("/bff/login"))
+	resp, _ = br.Get(follow(t, resp))
 	cb, _ := url.Parse(follow(t, resp))
 	q := cb.Query()
 	q.Set("iss", "https://evil.example")
 	cb.RawQuery = q.Encode()
-	resp, _ = br.get(cb.String())
-	if resp.StatusCode != http.StatusBadRequest || br.sessionCookie() != "" {
-		t.Fatalf("callback with a wrong iss: %d, session %t", resp.StatusCode, br.sessionCookie() != "")
+	resp, _ = br.Get(cb.String())
+	if resp.StatusCode != http.StatusBadRequest || br.SessionCookie() != "" {
+		t.Fatalf("callback with a wrong iss: %d, session %t", resp.StatusCode, br.SessionCookie() != "")
 	}
 	if !strings.Contains(a.logs.String(), `"rule":"iss_param"`) {
 		t.Error("no log line names the iss_param rule")
@@ -291,11 +291,11 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 			op, a := newTestOPApp(t)
 			tc.edit(op)
 			br := newBrowser(t, a)
-			resp := br.login("/", "", "")
+			resp := br.Login("/", "", "")
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("callback: %d, want 400", resp.StatusCode)
 			}
-			if br.sessionCookie() != "" {
+			if br.SessionCookie() != "" {
 				t.Fatal("a rejected login set a session cookie")
 			}
 			if !strings.Contains(a.logs.String(), `"rule":"`+tc.rule+`"`) {
@@ -308,11 +308,11 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 func TestCallbackWithUnreachableOPIs502(t *testing.T) {
 	op, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	resp, _ := br.get(a.url("/bff/login"))
-	resp, _ = br.get(follow(t, resp))
+	resp, _ := br.Get(a.url("/bff/login"))
+	resp, _ = br.Get(follow(t, resp))
 	cb := follow(t, resp)
 	op.Server.Close()
-	resp, _ = br.get(cb)
+	resp, _ = br.Get(cb)
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("callback with the OP down: %d, want 502", resp.StatusCode)
 	}
@@ -322,9 +322,9 @@ func TestAccessDeniedReturnsToTheApp(t *testing.T) {
 	op, a := newTestOPApp(t)
 	op.AuthError = "access_denied"
 	br := newBrowser(t, a)
-	resp := br.login("/home", "", "")
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/home" || br.sessionCookie() != "" {
-		t.Fatalf("access_denied: %d to %q, session %t", resp.StatusCode, resp.Header.Get("Location"), br.sessionCookie() != "")
+	resp := br.Login("/home", "", "")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/home" || br.SessionCookie() != "" {
+		t.Fatalf("access_denied: %d to %q, session %t", resp.StatusCode, resp.Header.Get("Location"), br.SessionCookie() != "")
 	}
 }
 
@@ -348,14 +348,14 @@ func TestOpenRedirectReturnURLsAreRejected(t *testing.T) {
 		"",
 	} {
 		for _, endpoint := range []string{"/bff/login", "/bff/logout"} {
-			resp, _ := br.get(a.url(endpoint + "?returnUrl=" + raw))
+			resp, _ := br.Get(a.url(endpoint + "?returnUrl=" + raw))
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("%s?returnUrl=%s: %d (Location %q), want 400", endpoint, raw, resp.StatusCode, resp.Header.Get("Location"))
 			}
 		}
 	}
 	// And the backslash itself, which Go's URL builder would escape.
-	resp, _ := br.get(a.url(`/bff/login?returnUrl=/\evil.example`))
+	resp, _ := br.Get(a.url(`/bff/login?returnUrl=/\evil.example`))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf(`returnUrl=/\evil.example: %d`, resp.StatusCode)
 	}
@@ -387,13 +387,13 @@ func TestValidReturnURL(t *testing.T) {
 func TestLogoutNeedsTheSessionsSID(t *testing.T) {
 	op, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	br.login("/", "", "")
+	br.Login("/", "", "")
 	for _, q := range []string{"", "?sid=", "?sid=wrong", "?returnUrl=/"} {
-		resp, _ := br.get(a.url("/bff/logout" + q))
+		resp, _ := br.Get(a.url("/bff/logout" + q))
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("/bff/logout%s: %d, want 400", q, resp.StatusCode)
 		}
-		if resp, _ := br.user(); resp.StatusCode != http.StatusOK {
+		if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
 			t.Fatalf("/bff/logout%s ended the session", q)
 		}
 	}
@@ -408,7 +408,7 @@ func TestLogoutNeedsTheSessionsSID(t *testing.T) {
 func TestLogoutWithoutSessionRedirects(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	resp, _ := br.get(a.url("/bff/logout?returnUrl=/x"))
+	resp, _ := br.Get(a.url("/bff/logout?returnUrl=/x"))
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/x" {
 		t.Fatalf("anonymous logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -418,14 +418,14 @@ func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
 	op, a := newTestOPApp(t)
 	op.EditMetadata = func(m map[string]any) { delete(m, "end_session_endpoint") }
 	br := newBrowser(t, a)
-	br.login("/", "", "")
-	_, body := br.user()
+	br.Login("/", "", "")
+	_, body := br.User()
 	logoutURL := claimString(t, userClaims(t, body), "bff:logout_url")
-	resp, _ := br.get(a.url(logoutURL + "&returnUrl=/bye"))
+	resp, _ := br.Get(a.url(logoutURL + "&returnUrl=/bye"))
 	if resp.Header.Get("Location") != "/bye" {
 		t.Fatalf("logout redirected to %q, want /bye", resp.Header.Get("Location"))
 	}
-	if resp, _ := br.user(); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatal("session survived logout")
 	}
 }
@@ -433,9 +433,9 @@ func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
 func TestUserEndpointNeedsAntiforgeryHeader(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	br.login("/", "", "")
+	br.Login("/", "", "")
 	for _, h := range [][]string{nil, {"X-CSRF", "0"}, {"X-CSRF", ""}, {"X-Requested-With", "XMLHttpRequest"}} {
-		resp, body := br.get(a.url("/bff/user"), h...)
+		resp, body := br.Get(a.url("/bff/user"), h...)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("/bff/user with %v: %d, want 401", h, resp.StatusCode)
 		}
@@ -447,7 +447,7 @@ func TestUserEndpointNeedsAntiforgeryHeader(t *testing.T) {
 		t.Error("no log line names the antiforgery rule")
 	}
 	anon := newBrowser(t, a)
-	if resp, _ := anon.user(); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := anon.User(); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous /bff/user: %d", resp.StatusCode)
 	}
 }
@@ -455,14 +455,14 @@ func TestUserEndpointNeedsAntiforgeryHeader(t *testing.T) {
 func TestProtectAPI(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	if resp, _ := br.get(a.url("/api/me"), "X-CSRF", "1"); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := br.Get(a.url("/api/me"), "X-CSRF", "1"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous API call: %d, want 401 (not a redirect)", resp.StatusCode)
 	}
-	br.login("/", "", "")
-	if resp, _ := br.get(a.url("/api/me")); resp.StatusCode != http.StatusUnauthorized {
+	br.Login("/", "", "")
+	if resp, _ := br.Get(a.url("/api/me")); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("API call without X-CSRF: %d, want 401", resp.StatusCode)
 	}
-	resp, body := br.get(a.url("/api/me"), "X-CSRF", "1")
+	resp, body := br.Get(a.url("/api/me"), "X-CSRF", "1")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"sub":"alice-sub"`) {
 		t.Fatalf("API call: %d %s", resp.StatusCode, body)
 	}
@@ -472,16 +472,16 @@ func TestSessionExpiry(t *testing.T) {
 	t.Run("idle timeout", func(t *testing.T) {
 		_, a := newTestOPApp(t, func(c *bff.Config) { c.Session.IdleTimeout = 10 * time.Minute })
 		br := newBrowser(t, a)
-		br.login("/", "", "")
+		br.Login("/", "", "")
 		// Activity every 5 minutes keeps the session alive past 10.
 		for range 4 {
 			a.clock.Advance(5 * time.Minute)
-			if resp, _ := br.user(); resp.StatusCode != http.StatusOK {
+			if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
 				t.Fatalf("active session ended: %d", resp.StatusCode)
 			}
 		}
 		a.clock.Advance(11 * time.Minute)
-		if resp, _ := br.user(); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("idle session still alive: %d", resp.StatusCode)
 		}
 	})
@@ -491,27 +491,27 @@ func TestSessionExpiry(t *testing.T) {
 			c.Session.IdleTimeout = 20 * time.Minute
 		})
 		br := newBrowser(t, a)
-		br.login("/", "", "")
+		br.Login("/", "", "")
 		for range 3 {
 			a.clock.Advance(9 * time.Minute)
-			if resp, _ := br.user(); resp.StatusCode != http.StatusOK {
+			if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
 				t.Fatalf("session ended early: %d", resp.StatusCode)
 			}
 		}
 		a.clock.Advance(4 * time.Minute)
-		if resp, _ := br.user(); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("session outlived its lifetime: %d", resp.StatusCode)
 		}
 	})
 	t.Run("slide=false does not extend", func(t *testing.T) {
 		_, a := newTestOPApp(t, func(c *bff.Config) { c.Session.IdleTimeout = 10 * time.Minute })
 		br := newBrowser(t, a)
-		br.login("/", "", "")
+		br.Login("/", "", "")
 		for range 2 {
 			a.clock.Advance(6 * time.Minute)
-			br.get(a.url("/bff/user?slide=false"), "X-CSRF", "1")
+			br.Get(a.url("/bff/user?slide=false"), "X-CSRF", "1")
 		}
-		if resp, _ := br.user(); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("slide=false extended the session: %d", resp.StatusCode)
 		}
 	})
@@ -535,9 +535,9 @@ func TestIdleExpiryIsRenewedAtMostOncePerMinute(t *testing.T) {
 		c.Session.Store = cs
 	})
 	br := newBrowser(t, a)
-	br.login("/", "", "")
+	br.Login("/", "", "")
 	for range 20 {
-		br.user()
+		br.User()
 		a.clock.Advance(5 * time.Second)
 	}
 	// 100 seconds of requests every 5 seconds: one renewal per minute.
@@ -550,15 +550,15 @@ func TestSilentLogin(t *testing.T) {
 	t.Run("logged in", func(t *testing.T) {
 		op, a := newTestOPApp(t)
 		br := newBrowser(t, a)
-		resp, _ := br.get(a.url("/bff/silent-login"))
+		resp, _ := br.Get(a.url("/bff/silent-login"))
 		authURL, _ := url.Parse(follow(t, resp))
 		if authURL.Query().Get("prompt") != "none" {
 			t.Fatalf("silent login prompt %q", authURL.Query().Get("prompt"))
 		}
-		resp, _ = br.get(authURL.String())
-		resp, body := br.get(follow(t, resp))
+		resp, _ = br.Get(authURL.String())
+		resp, body := br.Get(follow(t, resp))
 		checkSilentPage(t, resp, body, true)
-		if br.sessionCookie() == "" {
+		if br.SessionCookie() == "" {
 			t.Fatal("silent login set no session")
 		}
 		_ = op
@@ -567,9 +567,9 @@ func TestSilentLogin(t *testing.T) {
 		op, a := newTestOPApp(t)
 		op.AuthError = "login_required"
 		br := newBrowser(t, a)
-		resp, _ := br.get(a.url("/bff/silent-login"))
-		resp, _ = br.get(follow(t, resp))
-		resp, body := br.get(follow(t, resp))
+		resp, _ := br.Get(a.url("/bff/silent-login"))
+		resp, _ = br.Get(follow(t, resp))
+		resp, body := br.Get(follow(t, resp))
 		checkSilentPage(t, resp, body, false)
 	})
 }
@@ -597,10 +597,10 @@ func checkSilentPage(t *testing.T, resp *http.Response, body string, loggedIn bo
 func TestLoginRejectsUnknownPrompt(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	if resp, _ := br.get(a.url("/bff/login?prompt=evil")); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := br.Get(a.url("/bff/login?prompt=evil")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("unknown prompt: %d", resp.StatusCode)
 	}
-	resp, _ := br.get(a.url("/bff/login?prompt=login"))
+	resp, _ := br.Get(a.url("/bff/login?prompt=login"))
 	u, _ := url.Parse(follow(t, resp))
 	if u.Query().Get("prompt") != "login" {
 		t.Fatalf("prompt not passed on: %s", u.Redacted())
@@ -610,13 +610,12 @@ func TestLoginRejectsUnknownPrompt(t *testing.T) {
 func TestLoginCookiesAreBounded(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
-	host := strings.TrimPrefix(a.server.URL, "http://")
 	for range 10 {
-		br.get(a.url("/bff/login"))
+		br.Get(a.url("/bff/login"))
 		a.clock.Advance(time.Second)
 	}
 	n := 0
-	for name := range br.cookies[host] {
+	for name := range br.Cookies() {
 		if strings.HasPrefix(name, "__Host-bff-login-") {
 			n++
 		}

@@ -213,6 +213,15 @@ func (m *Manager) load(ctx context.Context, r *http.Request, touch bool) (*Sessi
 // ErrConflict and the caller re-loads and decides again. On success s has
 // the new version.
 func (m *Manager) Update(ctx context.Context, s *Session) error {
+	// An update is activity: it moves the idle expiry as Touch would, so
+	// it never writes back an older idle expiry than a Touch since the load.
+	idle := m.now().Add(m.idleTimeout)
+	if idle.After(s.ExpiresAt) {
+		idle = s.ExpiresAt
+	}
+	if idle.After(s.IdleExpiresAt) {
+		s.IdleExpiresAt = idle
+	}
 	data, err := m.seal(s)
 	if err != nil {
 		return err

@@ -15,7 +15,10 @@ type Key [32]byte
 
 // KeyOf returns the store key of a session cookie value.
 func KeyOf(cookieValue string) Key {
-	return Key(sha256.Sum256([]byte(cookieValue)))
+	// A plain []byte(cookieValue) allocates for strings over 32 bytes; a
+	// stack buffer keeps this allocation-free on every request.
+	var buf [64]byte
+	return Key(sha256.Sum256(append(buf[:0], cookieValue...)))
 }
 
 // String returns a short, non-reversible prefix of the key for log lines. It
@@ -90,7 +93,8 @@ type Store interface {
 
 	// Update replaces the session's indexed fields, expiries and Data if the
 	// stored version equals rec.Version, and then sets rec.Version to the new
-	// version. It fails with ErrConflict on a version mismatch and ErrNotFound
+	// version. CreatedAt is kept as stored. Records from Get may be shared:
+	// copy one (upd := *rec) before changing it for Update. It fails with ErrConflict on a version mismatch and ErrNotFound
 	// when the session is gone. This is what keeps a rotated refresh token
 	// from being lost when two requests refresh at once.
 	Update(ctx context.Context, rec *Record) error
@@ -103,11 +107,12 @@ type Store interface {
 	Delete(ctx context.Context, key Key) error
 
 	// DeleteBySID removes every session of issuer iss with OP session id sid
-	// and returns how many it removed (OpenID Back-Channel Logout, sid).
+	// and returns how many live ones it removed (OpenID Back-Channel Logout,
+	// sid). An empty sid matches nothing.
 	DeleteBySID(ctx context.Context, iss, sid string) (int, error)
 
 	// DeleteBySub removes every session of issuer iss for subject sub and
-	// returns how many it removed (OpenID Back-Channel Logout, sub only).
+	// returns how many live ones it removed (OpenID Back-Channel Logout, sub only).
 	DeleteBySub(ctx context.Context, iss, sub string) (int, error)
 
 	// ListBySub returns the live sessions of issuer iss for subject sub.
@@ -116,7 +121,8 @@ type Store interface {
 	// Lock takes the named lock for at most ttl, or fails at once with
 	// ErrLockHeld while someone else holds it. The lease's Release frees it
 	// only if it is still this holder's (a lock that outlived its ttl and was
-	// taken by another is left alone).
+	// taken by another is left alone; Release never fails for that). ttl
+	// must be positive.
 	Lock(ctx context.Context, name string, ttl time.Duration) (Lease, error)
 
 	// SeenJTI records the one-time identifier id for ttl and reports whether

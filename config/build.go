@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gobff/bff"
+	"github.com/gobff/bff/session"
+	"github.com/gobff/bff/session/storeurl"
+)
+
+// Validate checks f beyond what bff.New checks and fills in its defaults:
+// listen address, store URL, keys, log settings.
+func (f *File) Validate() error {
+	if f.Listen == "" {
+		f.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+		return &Error{Key: "listen", Err: fmt.Errorf("%q is not host:port", f.Listen)}
+	}
+	if f.Session.Store == "" {
+		f.Session.Store = DefaultStore
+	}
+	if err := storeurl.Check(f.Session.Store); err != nil {
+		return &Error{Key: "session.store", Err: err}
+	}
+	if len(f.Keys) == 0 {
+		return &Error{Key: "keys", Err: errors.New("at least one key is required; run `bff keygen` for one")}
+	}
+	for i, k := range f.Keys {
+		if _, err := session.ParseKey(k); err != nil {
+			return &Error{Key: fmt.Sprintf("keys[%d]", i), Err: err}
+		}
+	}
+	switch strings.ToLower(f.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return &Error{Key: "log.level", Err: fmt.Errorf("%q is not debug, info, warn or error", f.Log.Level)}
+	}
+	switch f.Log.Format {
+	case "", "text", "json":
+	default:
+		return &Error{Key: "log.format", Err: fmt.Errorf("%q is not text or json", f.Log.Format)}
+	}
+	return nil
+}
+
+// Logger returns the logger the log section describes, writing to w.
+func (f *File) Logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(orDefault(f.Log.Level, "info"))))
+	opts := &slog.HandlerOptions{Level: level}
+	if f.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// BFFConfig returns the bff.Config of f, with store as the session store.
+// bff.New checks the rest and names the key of anything wrong.
+func (f *File) BFFConfig(store session.Store, logger *slog.Logger) (bff.Config, error) {
+	keys := make([][]byte, len(f.Keys))
+	for i, k := range f.Keys {
+		key, err := session.ParseKey(k)
+		if err != nil {
+			return bff.Config{}, &Error{Key: fmt.Sprintf("keys[%d]", i), Err: err}
+		}
+		keys[i] = key
+	}
+	return bff.Config{
+		PublicURL: f.PublicURL,
+		OIDC: bff.OIDCConfig{
+			Issuer:                 f.OIDC.Issuer,
+			ClientID:               f.OIDC.ClientID,
+			ClientSecret:           f.OIDC.ClientSecret,
+			Scopes:                 f.OIDC.Scopes,
+			CallbackPath:           f.OIDC.CallbackPath,
+			SignoutCallbackPath:    f.OIDC.SignoutCallbackPath,
+			PostLogoutRedirectPath: f.OIDC.PostLogoutRedirectPath,
+			TrustedAudiences:       f.OIDC.TrustedAudiences,
+			SkipUserInfo:           f.OIDC.SkipUserInfo,
+			LoginTimeout:           time.Duration(f.OIDC.LoginTimeout),
+		},
+		Session: bff.SessionConfig{
+			Store:       store,
+			CookieName:  f.Session.CookieName,
+			Lifetime:    time.Duration(f.Session.Lifetime),
+			IdleTimeout: time.Duration(f.Session.IdleTimeout),
+		},
+		Keys:   keys,
+		Logger: logger,
+	}, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

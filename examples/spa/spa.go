@@ -1,0 +1,16 @@
+// Package spa is bff's sample single-page application: one static page that
+// asks bff who the user is, logs in and out, and calls an API through bff.
+// It is plain JavaScript with no build step, so that `bff dev` can embed it,
+// and it shows the three calls every SPA behind bff makes:
+//
+//	fetch("/bff/user", {headers: {"X-CSRF": "1"}})   // who am I? 401 = anonymous
+//	location.href = "/bff/login?returnUrl=/"          // log in
+//	location.href = claims["bff:logout_url"]          // log out
+package spa
+
+import "embed"
+
+// Files holds index.html, app.js and app.css.
+//
+//go:embed index.html app.js app.css
+var Files embed.FS

@@ -374,6 +374,8 @@ func TestValidReturnURL(t *testing.T) {
 		"/%5Cevil":                      false,
 		"/\t/evil":                      false,
 		"/a\nb":                         false,
+		"/x%00y":                        false,
+		"/x%0D%0Ay":                     false,
 		"":                              false,
 		"a":                             false,
 		"/" + strings.Repeat("a", 3000): false,

@@ -149,6 +149,7 @@ func TestIDTokenRules(t *testing.T) {
 		name string
 		rule string
 		edit func(op *bfftest.OP)
+		want string // in the error, when set
 	}{
 		{"wrong nonce", oidc.RuleNonce, func(op *bfftest.OP) {
 			op.EditIDToken = func(h, c map[string]any) { c["nonce"] = "not-the-nonce" }
@@ -183,7 +184,7 @@ func TestIDTokenRules(t *testing.T) {
 		}},
 		{"missing iat", oidc.RuleIssuedAt, func(op *bfftest.OP) {
 			op.EditIDToken = func(h, c map[string]any) { delete(c, "iat") }
-		}},
+		}, "no iat"},
 		{"iat in the future", oidc.RuleIssuedAt, func(op *bfftest.OP) {
 			op.EditIDToken = func(h, c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() }
 		}},
@@ -216,6 +217,9 @@ func TestIDTokenRules(t *testing.T) {
 				t.Fatalf("login succeeded with sub %q", res.IDToken.Subject)
 			}
 			wantRule(t, err, tc.rule)
+			if tc.want != "" && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
 		})
 	}
 }

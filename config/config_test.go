@@ -111,6 +111,13 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+func TestUnknownKeySuggestsTheKnownOne(t *testing.T) {
+	_, err := config.Load(writeFile(t, "oidc:\n  isuer: https://idp.example\n"), nil)
+	if err == nil || err.Error() != "config: oidc.isuer (line 2): unknown key (did you mean issuer?)" {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestValidateNamesTheKey(t *testing.T) {
 	cases := []struct{ name, from, to, key string }{
 		{"bad key", `"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="`, `"c2hvcnQ="`, "keys[0]"},

@@ -170,18 +170,43 @@ func tag(f reflect.StructField) string {
 	return name
 }
 
-// suggest names the known keys of t, to help with a typo.
+// suggest names the known key closest to got (at most two edits away), or
+// else all known keys, to help with a typo.
 func suggest(t reflect.Type, got string) string {
 	var names []string
+	best, bestDist := "", 3
 	for i := 0; i < t.NumField(); i++ {
-		names = append(names, tag(t.Field(i)))
-	}
-	for _, n := range names {
-		if strings.EqualFold(strings.ReplaceAll(n, "_", ""), strings.ReplaceAll(strings.ReplaceAll(got, "-", ""), "_", "")) {
-			return fmt.Sprintf(" (did you mean %s?)", n)
+		name := tag(t.Field(i))
+		names = append(names, name)
+		if d := editDistance(strings.ToLower(strings.ReplaceAll(got, "-", "_")), name); d < bestDist {
+			best, bestDist = name, d
 		}
 	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	}
 	return fmt.Sprintf(" (known keys: %s)", strings.Join(names, ", "))
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func join(path, key string) string {

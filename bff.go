@@ -36,6 +36,7 @@ import (
 
 	"github.com/gobff/bff/oidc"
 	"github.com/gobff/bff/session"
+	"github.com/gobff/bff/token"
 )
 
 // BFF serves the management endpoints and protects local APIs. Create one
@@ -48,6 +49,11 @@ type BFF struct {
 	sessions  *session.Manager
 	loginRing *session.KeyRing // seals login and logout transaction cookies
 	mux       *http.ServeMux
+
+	refresher    *token.Refresher
+	clientTokens *token.ClientTokens
+	apis         []*apiRoute // longest prefix first
+	frontend     http.Handler
 }
 
 // New checks cfg and returns a BFF. It does not contact the OP: discovery
@@ -95,6 +101,21 @@ func New(cfg Config) (*BFF, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "session", Err: err}
 	}
+	b.refresher, err = token.NewRefresher(token.RefresherConfig{
+		Sessions:      b.sessions,
+		RelyingParty:  b.rp,
+		RefreshBefore: cfg.OIDC.RefreshBefore,
+		Logger:        b.log,
+		Now:           cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.clientTokens = token.NewClientTokens(b.rp, cfg.OIDC.RefreshBefore, b.log, cfg.Now)
+	if err := b.buildAPIs(); err != nil {
+		return nil, err
+	}
+	b.frontend = cfg.Frontend
 	b.routes()
 	return b, nil
 }
@@ -113,11 +134,31 @@ func (b *BFF) routes() {
 	b.mux = mux
 }
 
-// ServeHTTP serves the management endpoints and the callbacks; anything
-// else is 404. Mount it at "/" of a mux that routes the app's own paths
-// first, or at "/bff/" plus the two callback paths.
+// ServeHTTP routes a request: API routes first (matched on the raw path,
+// so that a path the proxy must refuse is refused, not cleaned into
+// another), then the management endpoints and callbacks, then the
+// frontend, else 404.
+//
+// Use the BFF as the server's handler, or mount it at "/" of a mux that
+// routes the app's own paths first. Note that http.ServeMux redirects
+// unclean paths (with "..") before any handler sees them.
 func (b *BFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.mux.ServeHTTP(w, r)
+	if len(b.apis) > 0 {
+		p := r.URL.EscapedPath()
+		for _, api := range b.apis {
+			if api.matches(p) {
+				api.handler.ServeHTTP(w, r)
+				return
+			}
+		}
+	}
+	p := r.URL.Path
+	if b.frontend == nil || strings.HasPrefix(p, "/bff/") || p == "/bff" ||
+		p == b.cfg.OIDC.CallbackPath || p == b.cfg.OIDC.SignoutCallbackPath {
+		b.mux.ServeHTTP(w, r)
+		return
+	}
+	b.frontend.ServeHTTP(w, r)
 }
 
 // Discover contacts the OP and checks its metadata, so a server can fail at

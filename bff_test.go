@@ -148,6 +148,29 @@ func TestLoginStartsAFreshSession(t *testing.T) {
 	}
 }
 
+// TestNewLoginEndsThePreviousSession logs in twice with an OP on another
+// site (localhost vs 127.0.0.1), where the browser does not send the
+// SameSite=Strict session cookie with the OP's redirect to the callback:
+// the first session must still end, and its refresh token be revoked.
+func TestNewLoginEndsThePreviousSession(t *testing.T) {
+	op := bfftest.NewOP(t)
+	op.Issuer = strings.Replace(op.Issuer, "127.0.0.1", "localhost", 1)
+	a := newApp(t, op.Issuer, op.ClientID, op.ClientSecret)
+	br := newBrowser(t, a)
+	br.Login("/", "", "")
+	first := a.sessionOf(br)
+	br.Login("/", "", "")
+	if br.SessionCookie() == "" || a.sessionOf(br).Key == first.Key {
+		t.Fatal("the second login did not start a new session")
+	}
+	if _, err := a.store.Get(context.Background(), first.Key); err == nil {
+		t.Fatal("the first session outlived the second login")
+	}
+	if got := op.Revoked(); len(got) != 1 || got[0] != first.Tokens.RefreshToken {
+		t.Fatalf("revoked %d tokens, want the first session's refresh token", len(got))
+	}
+}
+
 func TestParallelLoginsInTwoTabs(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
@@ -374,6 +397,13 @@ func TestValidReturnURL(t *testing.T) {
 		"/%5Cevil":                      false,
 		"/\t/evil":                      false,
 		"/a\nb":                         false,
+		"/.//evil.example":              false,
+		"/a/..//evil.example":           false,
+		"/%2e//evil.example":            false,
+		"/a//b":                         false,
+		"/a/./b":                        false,
+		"/a/../b":                       false,
+		"/a/b/?next=//x":                true,
 		"/x%00y":                        false,
 		"/x%0D%0Ay":                     false,
 		"":                              false,
@@ -594,6 +624,23 @@ func checkSilentPage(t *testing.T, resp *http.Response, body string, loggedIn bo
 	if !want.MatchString(body) || !strings.Contains(body, "window.location.origin") {
 		t.Errorf("silent page: %s", body)
 	}
+}
+
+func TestPromptNoneIsASilentLogin(t *testing.T) {
+	op, a := newTestOPApp(t)
+	op.AuthError = "login_required"
+	br := newBrowser(t, a)
+	resp, _ := br.Get(a.url("/bff/login?prompt=none"))
+	resp, _ = br.Get(follow(t, resp))
+	resp, body := br.Get(follow(t, resp))
+	checkSilentPage(t, resp, body, false)
+}
+
+func TestSilentLoginWithABadStateAnswersTheIframe(t *testing.T) {
+	_, a := newTestOPApp(t)
+	br := newBrowser(t, a)
+	resp, body := br.Get(a.url("/signin-oidc?state=unknown&code=x"), "Sec-Fetch-Dest", "iframe")
+	checkSilentPage(t, resp, body, false)
 }
 
 func TestLoginRejectsUnknownPrompt(t *testing.T) {

@@ -30,6 +30,14 @@ func (b *BFF) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 	tx, err := b.takeLogin(w, r, q.Get("state"))
 	if err != nil {
+		if r.Header.Get("Sec-Fetch-Dest") == "iframe" {
+			// Most likely a silent login whose state could not be read:
+			// tell the SPA in its iframe rather than show a page that
+			// frame-ancestors forbids it to see.
+			b.log.WarnContext(ctx, "silent login rejected", "rule", oidc.RuleState, "error", err)
+			b.silentResult(w, false)
+			return
+		}
 		if errors.Is(err, errLoginState) {
 			b.log.WarnContext(ctx, "login rejected", "rule", oidc.RuleState, "error", err)
 			fail(w, r, http.StatusBadRequest, "login failed: "+err.Error())
@@ -64,11 +72,7 @@ func (b *BFF) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 	// A login always starts a new session under a new id (no fixation);
 	// the browser's previous session, if any, ends.
-	if old, err := b.sessions.Load(ctx, r); err == nil {
-		if err := b.sessions.Delete(ctx, nil, old.Key); err != nil {
-			b.log.WarnContext(ctx, "previous session not removed", "session", old.Key.String(), "error", err)
-		}
-	}
+	b.endPrevious(ctx, r, tx)
 	s := &session.Session{
 		Issuer:  res.IDToken.Issuer,
 		Subject: res.IDToken.Subject,
@@ -79,6 +83,7 @@ func (b *BFF) handleCallback(w http.ResponseWriter, r *http.Request) {
 				AccessToken:  res.Tokens.AccessToken,
 				TokenType:    res.Tokens.TokenType,
 				Expiry:       res.Tokens.Expiry,
+				Obtained:     b.cfg.Now(),
 				RefreshToken: res.Tokens.RefreshToken,
 				IDToken:      res.Tokens.IDToken,
 				Scope:        res.Tokens.Scope,
@@ -92,6 +97,33 @@ func (b *BFF) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	b.log.InfoContext(ctx, "login succeeded", "session", s.Key.String(), "sub", s.Subject, "refresh_token", s.Tokens.RefreshToken != "")
 	b.finishLogin(w, r, tx, true)
+}
+
+// endPrevious ends the session the browser had before this login: the one
+// /bff/login saw, and the one whose cookie came with the callback, if the
+// browser sent it. Its refresh token is revoked, so it cannot outlive it.
+func (b *BFF) endPrevious(ctx context.Context, r *http.Request, tx *loginTx) {
+	var keys []session.Key
+	if len(tx.Previous) == len(session.Key{}) {
+		keys = append(keys, session.Key(tx.Previous))
+	}
+	if cur, err := b.sessions.Peek(ctx, r); err == nil && (len(keys) == 0 || cur.Key != keys[0]) {
+		keys = append(keys, cur.Key)
+	}
+	for _, key := range keys {
+		old, err := b.sessions.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		if err := b.sessions.Delete(ctx, nil, key); err != nil {
+			b.log.WarnContext(ctx, "previous session not removed", "session", key.String(), "error", err)
+			continue
+		}
+		b.log.InfoContext(ctx, "previous session ended by a new login", "session", key.String(), "sub", old.Subject)
+		if old.Tokens.RefreshToken != "" {
+			b.revoke(ctx, old.Tokens.RefreshToken)
+		}
+	}
 }
 
 // loginFailed logs why a callback failed, naming the broken rule, and

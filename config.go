@@ -37,6 +37,15 @@ type Config struct {
 	OIDC    OIDCConfig
 	Session SessionConfig
 
+	// APIs are the remote API routes bff proxies, attaching tokens.
+	APIs []APIConfig
+	// APITransport carries the requests to API upstreams; default
+	// proxy.NewTransport().
+	APITransport http.RoundTripper
+	// Frontend serves every request that is not for bff's endpoints or an
+	// API route: the SPA (see package frontend). Nil answers 404.
+	Frontend http.Handler
+
 	// Keys are the master keys that seal tokens at rest and the login
 	// state, newest first; each [session.KeySize] bytes. Keep a retired key
 	// in the list until the sessions sealed with it have expired.
@@ -77,6 +86,9 @@ type OIDCConfig struct {
 	// LoginTimeout bounds the time between /bff/login and the callback;
 	// default 10 minutes.
 	LoginTimeout time.Duration
+	// RefreshBefore is how long before its expiry an access token is
+	// refreshed; default one minute.
+	RefreshBefore time.Duration
 }
 
 // SessionConfig configures server-side sessions.
@@ -146,7 +158,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"oidc.callback_path", cfg.OIDC.CallbackPath},
 		{"oidc.signout_callback_path", cfg.OIDC.SignoutCallbackPath},
 	} {
-		if strings.ContainsAny(p.path, "?#") || p.path == "/" || strings.HasPrefix(p.path, "/bff/") {
+		if strings.ContainsAny(p.path, "?#{}% ") || p.path == "/" || p.path == "/bff" || strings.HasPrefix(p.path, "/bff/") {
 			return cfg, configErr(p.field, "%q must be a plain path of its own, not / and not under /bff/", p.path)
 		}
 	}
@@ -169,8 +181,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if idle > lifetime {
 		return cfg, configErr("session.idle_timeout", "%v is longer than session.lifetime %v", idle, lifetime)
 	}
-	if name := cfg.Session.CookieName; name != "" && !validCookieName(name) {
-		return cfg, configErr("session.cookie_name", "%q is not a valid cookie name", name)
+	if name := cfg.Session.CookieName; name != "" && (!validCookieName(name) || !strings.HasPrefix(name, "__Host-")) {
+		// Without the prefix, a sibling subdomain could set or shadow the
+		// session cookie (RFC 6265bis, section 4.1.3.2).
+		return cfg, configErr("session.cookie_name", "%q must be a valid cookie name starting with __Host-", name)
 	}
 	if len(cfg.Keys) == 0 {
 		return cfg, configErr("keys", "at least one key is required (bff keygen prints one)")
@@ -179,6 +193,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		if len(k) != session.KeySize {
 			return cfg, configErr(fmt.Sprintf("keys[%d]", i), "is %d bytes, want %d", len(k), session.KeySize)
 		}
+	}
+	if cfg.OIDC.RefreshBefore < 0 {
+		return cfg, configErr("oidc.refresh_before", "must be positive")
+	}
+	if err := cfg.validateAPIs(); err != nil {
+		return cfg, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

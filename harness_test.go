@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ type app struct {
 	logs   *testbrowser.Logs
 	store  session.Store
 	clock  *clock
+	local  *http.ServeMux
 }
 
 // newApp starts a BFF for a client of the OP at issuer. edit may change the
@@ -78,14 +80,21 @@ func newApp(t *testing.T, issuer, clientID, clientSecret string, edit ...func(*b
 		t.Fatal(err)
 	}
 	a.bff = b
-	mux := http.NewServeMux()
-	mux.Handle("/", b)
-	mux.Handle("/api/", b.ProtectAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Local handlers of the app under /local/ (and /api/me); everything
+	// else goes to the BFF directly, with no ServeMux cleaning paths first.
+	a.local = http.NewServeMux()
+	a.local.Handle("/api/me", b.ProtectAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := bff.UserFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"sub":"`+u.Subject+`"}`)
 	})))
-	a.server.Config.Handler = mux
+	a.server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/me" || strings.HasPrefix(r.URL.Path, "/local/") {
+			a.local.ServeHTTP(w, r)
+			return
+		}
+		b.ServeHTTP(w, r)
+	})
 	a.server.Start()
 	t.Cleanup(a.server.Close)
 	return a

@@ -17,6 +17,20 @@ type User struct {
 	SID     string // the OP's session id, may be empty
 
 	session *session.Session
+	bff     *BFF
+}
+
+// AccessToken returns the user's access token, refreshed first when it is
+// about to expire, for a local API handler that calls another API itself.
+// An error wrapping token.ErrSessionEnded means the user must log in again
+// (answer 401).
+func (u *User) AccessToken(ctx context.Context) (string, error) {
+	tok, s, err := u.bff.refresher.UserToken(ctx, u.session)
+	if err != nil {
+		return "", err
+	}
+	u.session = s
+	return tok, nil
 }
 
 // Claims returns the user's claims (ID token and userinfo), in order.
@@ -73,7 +87,7 @@ func (b *BFF) ProtectAPI(next http.Handler, opts ...APIOption) http.Handler {
 			b.noSession(w, r, err)
 			return
 		}
-		u := &User{Issuer: s.Issuer, Subject: s.Subject, SID: s.SID, session: s}
+		u := &User{Issuer: s.Issuer, Subject: s.Subject, SID: s.SID, session: s, bff: b}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 	})
 }

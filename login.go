@@ -37,6 +37,11 @@ type loginTx struct {
 	Issuer    string `json:"i"`
 	Silent    bool   `json:"s,omitempty"`
 	Created   int64  `json:"t"`
+	// Previous is the key of the session this browser had when the login
+	// started, ended when the login succeeds. The SameSite=Strict session
+	// cookie is sent here, at /bff/login, but not with the OP's redirect to
+	// the callback, which is a cross-site navigation.
+	Previous []byte `json:"p,omitempty"`
 }
 
 // handleLogin starts the authorization code flow: GET
@@ -54,7 +59,9 @@ func (b *BFF) handleLogin(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, http.StatusBadRequest, "unknown prompt")
 		return
 	}
-	b.startLogin(w, r, returnURL, prompt, false)
+	// prompt=none is a silent login, as /bff/silent-login is: the callback
+	// answers with the page that tells the SPA the outcome.
+	b.startLogin(w, r, returnURL, prompt, prompt == "none")
 }
 
 // handleSilentLogin starts a prompt=none login meant for a hidden iframe;
@@ -79,6 +86,9 @@ func (b *BFF) startLogin(w http.ResponseWriter, r *http.Request, returnURL, prom
 		Issuer:    b.rp.Issuer(),
 		Silent:    silent,
 		Created:   b.cfg.Now().Unix(),
+	}
+	if prev, err := b.sessions.Peek(ctx, r); err == nil {
+		tx.Previous = prev.Key[:]
 	}
 	b.dropOldLogins(w, r)
 	plain, err := json.Marshal(tx)

@@ -279,9 +279,35 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(op.refreshTokens, rt) // rotation
 		op.issue(w, "", true)
+	case "client_credentials":
+		lifetime := op.AccessTokenLifetime
+		if lifetime == 0 {
+			lifetime = time.Hour
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, map[string]any{
+			"access_token": "cc-" + rand.Text(),
+			"token_type":   "Bearer",
+			"expires_in":   int(lifetime / time.Second),
+			"scope":        r.PostForm.Get("scope"),
+		})
 	default:
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
+}
+
+// GrantCount returns how many token requests of grant type (e.g.
+// "refresh_token") the OP has received.
+func (op *OP) GrantCount(grantType string) int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	n := 0
+	for _, f := range op.tokenForms {
+		if f.Get("grant_type") == grantType {
+			n++
+		}
+	}
+	return n
 }
 
 func (op *OP) authenticated(r *http.Request) bool {

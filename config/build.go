@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gobff/bff"
+	"github.com/gobff/bff/frontend"
 	"github.com/gobff/bff/session"
 	"github.com/gobff/bff/session/storeurl"
 )
@@ -35,6 +37,17 @@ func (f *File) Validate() error {
 	for i, k := range f.Keys {
 		if _, err := session.ParseKey(k); err != nil {
 			return &Error{Key: fmt.Sprintf("keys[%d]", i), Err: err}
+		}
+	}
+	if f.Frontend.Dir != "" && f.Frontend.Upstream != "" {
+		return &Error{Key: "frontend", Err: errors.New("set dir or upstream, not both")}
+	}
+	for i, api := range f.APIs {
+		if api.Path == "" {
+			return &Error{Key: fmt.Sprintf("apis[%d].path", i), Err: errors.New("is required")}
+		}
+		if api.Upstream == "" {
+			return &Error{Key: fmt.Sprintf("apis[%d].upstream", i), Err: errors.New("is required")}
 		}
 	}
 	switch strings.ToLower(f.Log.Level) {
@@ -85,7 +98,9 @@ func (f *File) BFFConfig(store session.Store, logger *slog.Logger) (bff.Config, 
 			TrustedAudiences:       f.OIDC.TrustedAudiences,
 			SkipUserInfo:           f.OIDC.SkipUserInfo,
 			LoginTimeout:           time.Duration(f.OIDC.LoginTimeout),
+			RefreshBefore:          time.Duration(f.OIDC.RefreshBefore),
 		},
+		APIs: f.apis(),
 		Session: bff.SessionConfig{
 			Store:       store,
 			CookieName:  f.Session.CookieName,
@@ -97,9 +112,53 @@ func (f *File) BFFConfig(store session.Store, logger *slog.Logger) (bff.Config, 
 	}, nil
 }
 
+func (f *File) apis() []bff.APIConfig {
+	var out []bff.APIConfig
+	for _, a := range f.APIs {
+		out = append(out, bff.APIConfig{
+			Path:          a.Path,
+			Upstream:      a.Upstream,
+			Token:         bff.TokenType(a.Token),
+			Scopes:        a.Scopes,
+			Resource:      a.Resource,
+			Methods:       a.Methods,
+			PassSetCookie: a.PassSetCookie,
+		})
+	}
+	return out
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
 	}
 	return s
+}
+
+// FrontendHandler returns the handler of the frontend section, or nil when
+// the section is empty. bff's own paths and the API prefixes never fall back
+// to index.html.
+func (f *File) FrontendHandler(log *slog.Logger) (http.Handler, error) {
+	if f.Frontend.Dir == "" && f.Frontend.Upstream == "" {
+		return nil, nil
+	}
+	opts := frontend.Options{
+		NoFallback: []string{"/bff", orDefault(f.OIDC.CallbackPath, bff.DefaultCallbackPath), orDefault(f.OIDC.SignoutCallbackPath, bff.DefaultSignoutCallbackPath)},
+		Logger:     log,
+	}
+	for _, api := range f.APIs {
+		opts.NoFallback = append(opts.NoFallback, api.Path)
+	}
+	if f.Frontend.Dir != "" {
+		h, err := frontend.Dir(f.Frontend.Dir, opts)
+		if err != nil {
+			return nil, &Error{Key: "frontend.dir", Err: err}
+		}
+		return h, nil
+	}
+	h, err := frontend.Upstream(f.Frontend.Upstream, opts)
+	if err != nil {
+		return nil, &Error{Key: "frontend.upstream", Err: err}
+	}
+	return h, nil
 }

@@ -152,6 +152,8 @@ func TestBFFNewNamesTheKey(t *testing.T) {
 		{"idle longer than lifetime", `idle_timeout: "30m"`, `idle_timeout: "5h"`, "session.idle_timeout"},
 		{"callback not a path", "scopes:", "callback_path: \"signin\"\n  scopes:", "oidc.callback_path"},
 		{"bad cookie name", "lifetime:", "cookie_name: \"a b\"\n  lifetime:", "session.cookie_name"},
+		{"cookie name without __Host-", "lifetime:", "cookie_name: \"bff\"\n  lifetime:", "session.cookie_name"},
+		{"callback path with a pattern", "scopes:", "callback_path: \"/cb/{x\"\n  scopes:", "oidc.callback_path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,7 +27,29 @@ type File struct {
 	Session   Session `yaml:"session"`
 	// Keys are base64 master keys, newest first (bff keygen prints one).
 	Keys []string `yaml:"keys"`
-	Log  Log      `yaml:"log"`
+	// APIs are the remote API routes.
+	APIs     []API    `yaml:"apis"`
+	Frontend Frontend `yaml:"frontend"`
+	Log      Log      `yaml:"log"`
+}
+
+// API is one entry of the apis list.
+type API struct {
+	Path     string `yaml:"path"`
+	Upstream string `yaml:"upstream"`
+	// Token is user (default), client, user_or_client, user_or_none or none.
+	Token         string   `yaml:"token"`
+	Scopes        []string `yaml:"scopes"`
+	Resource      string   `yaml:"resource"`
+	Methods       []string `yaml:"methods"`
+	PassSetCookie bool     `yaml:"pass_set_cookie"`
+}
+
+// Frontend is the frontend section: a directory of built files, or a dev
+// server to proxy. At most one.
+type Frontend struct {
+	Dir      string `yaml:"dir"`
+	Upstream string `yaml:"upstream"`
 }
 
 // OIDC is the oidc section.
@@ -42,6 +64,7 @@ type OIDC struct {
 	TrustedAudiences       []string `yaml:"trusted_audiences"`
 	SkipUserInfo           bool     `yaml:"skip_userinfo"`
 	LoginTimeout           Duration `yaml:"login_timeout"`
+	RefreshBefore          Duration `yaml:"refresh_before"`
 }
 
 // Session is the session section.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -21,6 +22,16 @@ type Tokens struct {
 	IDToken      string
 	Scope        string
 }
+
+// String, GoString and LogValue keep tokens out of anything that formats
+// them by accident.
+func (t Tokens) String() string { return "[tokens redacted]" }
+
+// GoString implements fmt.GoStringer; see String.
+func (t Tokens) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer; see String.
+func (t Tokens) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // Result is the outcome of a code exchange or a refresh.
 type Result struct {
@@ -91,15 +102,13 @@ func (rp *RelyingParty) Refresh(ctx context.Context, refreshToken, previousIDTok
 		res.Tokens = tokens
 		return res, nil
 	}
-	var prev *IDToken
+	check := idTokenCheck{accessToken: tokens.AccessToken, refreshed: true}
 	if previousIDToken != "" {
-		if prev, err = unverifiedIDToken(previousIDToken); err != nil {
+		if check.previous, err = unverifiedIDToken(previousIDToken); err != nil {
 			return nil, fmt.Errorf("oidc: reading the previous ID token: %w", err)
 		}
-	} else {
-		prev = &IDToken{Issuer: rp.cfg.Issuer}
 	}
-	id, err := rp.verifyIDToken(ctx, d, tokens.IDToken, idTokenCheck{previous: prev, accessToken: tokens.AccessToken})
+	id, err := rp.verifyIDToken(ctx, d, tokens.IDToken, check)
 	if err != nil {
 		return nil, err
 	}

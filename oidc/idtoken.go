@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -31,12 +32,18 @@ type IDToken struct {
 	Claims Claims
 }
 
+// LogValue shows an ID token in logs by issuer and subject only.
+func (t *IDToken) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("iss", t.Issuer), slog.String("sub", t.Subject))
+}
+
 // idTokenCheck is what a caller expects of an ID token beyond the rules that
 // hold for every one.
 type idTokenCheck struct {
-	nonce       string   // required value of nonce; "" only for refreshed tokens
+	nonce       string   // required value of nonce, for tokens from a code exchange
 	accessToken string   // when set, at_hash (if present) must match it
-	previous    *IDToken // for a refreshed token: the one it replaces
+	refreshed   bool     // the token comes from a refresh (Core 12.2)
+	previous    *IDToken // for a refreshed token: the one it replaces, when known
 }
 
 // extraClaims are the claims bff checks that go-oidc leaves to the caller.
@@ -134,13 +141,14 @@ func (rp *RelyingParty) verifyIDToken(ctx context.Context, d *discovered, raw st
 		return nil, invalid(RuleSubject, "no sub")
 	}
 
-	if check.previous == nil {
+	if !check.refreshed {
 		if subtle.ConstantTimeCompare([]byte(id.Nonce), []byte(check.nonce)) != 1 || len(extra.Nonce) == 0 {
 			return nil, invalid(RuleNonce, "nonce does not match the authorization request")
 		}
-	} else {
+	} else if check.previous != nil {
 		// Core 12.2: a refreshed ID token keeps iss, sub, aud and azp, and
-		// carries no nonce or the original one.
+		// carries no nonce or the original one. (Without the previous
+		// token, iss has been checked against the issuer above.)
 		prev := check.previous
 		if id.Issuer != prev.Issuer {
 			return nil, invalid(RuleIssuer, "refreshed ID token has iss %q, was %q", id.Issuer, prev.Issuer)

@@ -138,7 +138,13 @@ func New(cfg Config) (*RelyingParty, error) {
 	}
 	rp := &RelyingParty{cfg: cfg, client: cfg.HTTPClient, now: cfg.Now}
 	if rp.client == nil {
-		rp.client = &http.Client{Timeout: 10 * time.Second}
+		rp.client = &http.Client{
+			Timeout: 10 * time.Second,
+			// A redirect from the token endpoint would re-send the code,
+			// the verifier and the client's credentials to wherever it
+			// points; the OP's endpoints do not redirect.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if rp.now == nil {
 		rp.now = time.Now
@@ -179,7 +185,12 @@ func (rp *RelyingParty) discover(ctx context.Context) (*discovered, error) {
 	if rp.lastErr != nil && rp.now().Sub(rp.lastFailure) < defaultRetryDiscovery {
 		return nil, rp.lastErr
 	}
-	d, err := rp.fetchDiscovery(ctx)
+	// Discovery serves every request waiting here, so it runs on its own
+	// deadline, not on the request that happened to come first: a browser
+	// that gives up must not fail discovery for everyone.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	d, err := rp.fetchDiscovery(dctx)
 	if err != nil {
 		rp.lastErr, rp.lastFailure = err, rp.now()
 		return nil, err

@@ -489,3 +489,28 @@ func mustJSON(t *testing.T, c oidc.Claims) string {
 	}
 	return string(b)
 }
+
+func TestRefreshWithoutAPreviousIDToken(t *testing.T) {
+	op := bfftest.NewOP(t)
+	rp := newRP(t, op)
+	first, err := login(t, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.Refresh(context.Background(), first.Tokens.RefreshToken, ""); err != nil {
+		t.Fatalf("refresh without the previous ID token: %v", err)
+	}
+}
+
+// TestDiscoveryOutlivesACancelledRequest: the first request to need
+// discovery gives up at once; discovery must still succeed for the next.
+func TestDiscoveryOutlivesACancelledRequest(t *testing.T) {
+	op := bfftest.NewOP(t)
+	rp := newRP(t, op)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rp.Discover(ctx)
+	if _, err := rp.Discover(context.Background()); err != nil {
+		t.Fatalf("discovery after a cancelled request: %v", err)
+	}
+}

@@ -46,11 +46,14 @@ func (c *payloadCache) get(rec *Record) *Session {
 	sh.mu.RLock()
 	s := sh.entries[rec.Key]
 	sh.mu.RUnlock()
-	if s == nil || s.Version != rec.Version {
+	// Only the idle expiry may differ from the record the payload was
+	// opened with; anything else must go through Open again, which
+	// authenticates it.
+	if s == nil || s.Version != rec.Version || !s.ExpiresAt.Equal(rec.ExpiresAt) || !s.CreatedAt.Equal(rec.CreatedAt) ||
+		s.Issuer != rec.Issuer || s.Subject != rec.Subject || s.SID != rec.SID {
 		return nil
 	}
-	if s.IdleExpiresAt.Equal(rec.IdleExpiresAt) && s.ExpiresAt.Equal(rec.ExpiresAt) &&
-		s.Issuer == rec.Issuer && s.Subject == rec.Subject && s.SID == rec.SID {
+	if s.IdleExpiresAt.Equal(rec.IdleExpiresAt) {
 		return s
 	}
 	fresh := fromRecord(rec, s.Payload)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +127,9 @@ func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, s *Session)
 	if s.LogoutID == "" {
 		s.LogoutID = rand.Text()
 	}
-	now := m.now()
+	// Whole seconds: the sealed context counts in seconds, and every store
+	// keeps those exactly.
+	now := m.now().Truncate(time.Second)
 	s.CreatedAt = now
 	s.ExpiresAt = now.Add(m.lifetime)
 	s.IdleExpiresAt = now.Add(m.idleTimeout)
@@ -184,6 +187,12 @@ func (m *Manager) load(ctx context.Context, r *http.Request, touch bool) (*Sessi
 	}
 	s, err := m.open(rec)
 	if err != nil {
+		if errors.Is(err, ErrUnsealable) {
+			// Sealed under a retired key, or tampered with: the session is
+			// as good as gone, and the browser should log in again rather
+			// than get errors until it expires.
+			_ = m.store.Delete(ctx, key)
+		}
 		return nil, err
 	}
 	if !touch {
@@ -274,7 +283,26 @@ func (m *Manager) seal(s *Session) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: encoding payload: %w", err)
 	}
-	return m.ring.Seal(plain, s.Key[:]), nil
+	return m.ring.Seal(plain, sealContext(s.Key, s.Issuer, s.Subject, s.SID, s.CreatedAt, s.ExpiresAt)), nil
+}
+
+// sealContext is the additional data a payload is sealed with: the session
+// key and every clear field of the record but the idle expiry (which Touch
+// moves without resealing). A store writer without the keys can then
+// neither move a payload to another session nor change whose session it is
+// or how long it lives: the payload would no longer open. Times count in
+// whole seconds, which every store keeps exactly.
+func sealContext(key Key, iss, sub, sid string, created, expires time.Time) []byte {
+	b := make([]byte, 0, len(key)+len(iss)+len(sub)+len(sid)+3*binary.MaxVarintLen64+2*binary.MaxVarintLen64)
+	b = append(b, "bff-session-v1"...)
+	b = append(b, key[:]...)
+	for _, s := range []string{iss, sub, sid} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendVarint(b, created.Unix())
+	b = binary.AppendVarint(b, expires.Unix())
+	return b
 }
 
 // open turns a record into a Session, reusing the opened payload of the same
@@ -283,14 +311,15 @@ func (m *Manager) open(rec *Record) (*Session, error) {
 	if s := m.cache.get(rec); s != nil {
 		return s, nil
 	}
-	plain, err := m.ring.Open(rec.Data, rec.Key[:])
+	plain, err := m.ring.Open(rec.Data, sealContext(rec.Key, rec.Issuer, rec.Subject, rec.SID, rec.CreatedAt, rec.ExpiresAt))
 	if err != nil {
-		return nil, fmt.Errorf("session %s: %w", rec.Key, err)
+		return nil, fmt.Errorf("session %s: %w: %w", rec.Key, ErrNotFound, err)
 	}
 	p := new(Payload)
 	if err := json.Unmarshal(plain, p); err != nil {
-		return nil, fmt.Errorf("session %s: decoding payload: %w", rec.Key, err)
+		return nil, fmt.Errorf("session %s: %w: %w: decoding payload: %w", rec.Key, ErrNotFound, ErrUnsealable, err)
 	}
+	p.prepare()
 	s := fromRecord(rec, p)
 	m.cache.put(rec, s)
 	return s, nil

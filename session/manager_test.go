@@ -275,3 +275,66 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestClearFieldsAreAuthenticated changes each clear field of a stored
+// record, as someone with write access to the store but not the keys
+// could: the session must no longer load, and is removed. (CreatedAt is in
+// the sealed context too, but Store.Update keeps it, so it cannot be
+// changed through the interface.)
+func TestClearFieldsAreAuthenticated(t *testing.T) {
+	edits := map[string]func(r *session.Record){
+		"subject":    func(r *session.Record) { r.Subject = "victim" },
+		"issuer":     func(r *session.Record) { r.Issuer = "https://other-op" },
+		"sid":        func(r *session.Record) { r.SID = "other" },
+		"expires at": func(r *session.Record) { r.ExpiresAt = r.ExpiresAt.Add(365 * 24 * time.Hour) },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			s, req, _ := f.create(t)
+			if _, err := f.m.Load(ctx, req); err != nil { // cached from now on
+				t.Fatal(err)
+			}
+			rec, _ := f.store.Get(ctx, s.Key)
+			changed := *rec
+			edit(&changed)
+			if err := f.store.Update(ctx, &changed); err != nil {
+				t.Fatal(err)
+			}
+			// Same version as the cached payload would have, if the
+			// attacker could set it; here Update bumped it. Either way the
+			// changed record must not load.
+			if _, err := f.m.Load(ctx, req); !errors.Is(err, session.ErrNotFound) || !errors.Is(err, session.ErrUnsealable) {
+				t.Fatalf("tampered %s: want ErrNotFound and ErrUnsealable, got %v", name, err)
+			}
+			if _, err := f.store.Get(ctx, s.Key); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("the tampered session was not removed: %v", err)
+			}
+		})
+	}
+}
+
+// TestIdleExpiryIsNotAuthenticated: Touch moves it without resealing.
+func TestIdleExpiryIsNotAuthenticated(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s, req, _ := f.create(t)
+	if err := f.store.Touch(ctx, s.Key, s.IdleExpiresAt.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Load(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionOfARetiredKeyIsNotFound(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, req, _ := f.create(t)
+	ring, _ := session.NewKeyRing("session", newKey(t)) // the old key is gone
+	m2, _ := session.NewManager(session.ManagerConfig{Store: f.store, KeyRing: ring, Now: f.clock.Now})
+	if _, err := m2.Load(ctx, req); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("want ErrNotFound, got %v", err)
+	}
+}

@@ -11,6 +11,7 @@ package session
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,34 @@ type Payload struct {
 	Claims json.RawMessage `json:"claims,omitempty"`
 	// Tokens are the OAuth tokens bff holds for the user.
 	Tokens Tokens `json:"tokens"`
+
+	// authorization caches the Authorization header value of authFor, set
+	// once before the payload is shared, so requests do not build it again.
+	authorization, authFor string
+}
+
+// Authorization returns the value of an Authorization header that presents
+// the access token: "Bearer <token>" (RFC 6750, section 2.1).
+func (p *Payload) Authorization() string {
+	if p.authorization != "" && p.authFor == p.Tokens.AccessToken {
+		return p.authorization
+	}
+	return authorization(p.Tokens)
+}
+
+func authorization(t Tokens) string {
+	typ := t.TokenType
+	if typ == "" || strings.EqualFold(typ, "bearer") {
+		typ = "Bearer"
+	}
+	return typ + " " + t.AccessToken
+}
+
+// prepare fills the payload's caches; call it before sharing the payload.
+func (p *Payload) prepare() {
+	if p.Tokens.AccessToken != "" {
+		p.authorization, p.authFor = authorization(p.Tokens), p.Tokens.AccessToken
+	}
 }
 
 // Tokens are the OAuth 2.0 and OpenID Connect tokens of a session.
@@ -53,6 +82,7 @@ type Tokens struct {
 	AccessToken  string    `json:"at,omitempty"`
 	TokenType    string    `json:"tt,omitempty"`
 	Expiry       time.Time `json:"exp,omitzero"` // of the access token; zero if unknown
+	Obtained     time.Time `json:"got,omitzero"` // when bff received the access token
 	RefreshToken string    `json:"rt,omitempty"`
 	IDToken      string    `json:"idt,omitempty"`
 	Scope        string    `json:"scope,omitempty"`

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/gobff/bff"
 	"github.com/gobff/bff/devidp"
 	"github.com/gobff/bff/examples/spa"
+	"github.com/gobff/bff/frontend"
 	"github.com/gobff/bff/session"
 	"github.com/gobff/bff/session/memstore"
 )
@@ -67,6 +66,21 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The sample API listens on a loopback port of its own; only bff
+	// calls it, through the /api route.
+	sampleLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("sample API: %w", err)
+	}
+	sampleURL := "http://" + sampleLn.Addr().String()
+	sampleSrv := &http.Server{Handler: newSampleAPI(idp.Issuer(), devClientID), ReadHeaderTimeout: 10 * time.Second}
+	go sampleSrv.Serve(sampleLn)
+	defer sampleSrv.Close()
+
+	front, err := devFrontend(idp, []string{"/bff", "/api", bff.DefaultCallbackPath, bff.DefaultSignoutCallbackPath})
+	if err != nil {
+		return err
+	}
 	key := make([]byte, session.KeySize)
 	_, _ = rand.Read(key)
 	store := memstore.New()
@@ -78,74 +92,48 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 			ClientID:     devClientID,
 			ClientSecret: secret,
 		},
-		Session: bff.SessionConfig{Store: store},
-		Keys:    [][]byte{key},
-		Logger:  log,
+		Session:  bff.SessionConfig{Store: store},
+		Keys:     [][]byte{key},
+		APIs:     []bff.APIConfig{{Path: "/api", Upstream: sampleURL, Token: bff.TokenUser}},
+		Frontend: front,
+		Logger:   log,
 	})
 	if err != nil {
 		return err
 	}
 	go b.RunMaintenance(ctx, time.Minute)
 
-	mux := http.NewServeMux()
-	mux.Handle("/idp/", idp)
-	mux.Handle("/bff/", b)
-	mux.Handle(bff.DefaultCallbackPath, b)
-	mux.Handle(bff.DefaultSignoutCallbackPath, b)
-	mux.Handle("/api/hello", b.ProtectAPI(http.HandlerFunc(sampleAPI)))
-	mux.Handle("/api/", b.ProtectAPI(http.NotFoundHandler()))
-	mux.Handle("/", staticSPA())
-
 	fmt.Fprintf(c.stdout, `
   bff dev is running: open %s
 
   demo users        alice / alice, bob / bob
   OpenID Provider   %s
-  sample API        %s/api/hello (through bff, needs the session and X-CSRF: 1)
+  sample API        %s/api/hello, proxied by bff to %s with alice's token
+                    (the browser needs its session and X-CSRF: 1)
 
   Sessions are in memory; press Ctrl+C to stop.
 
-`, publicURL, idp.Issuer(), publicURL)
-	return c.listenAndServe(ctx, ln, canonicalHost(publicURL, mux), log)
+`, publicURL, idp.Issuer(), publicURL, sampleURL)
+	return c.listenAndServe(ctx, ln, canonicalHost(publicURL, b), log)
 }
 
-// sampleAPI is the local API of bff dev: it greets the user that bff found
-// for the request.
-func sampleAPI(w http.ResponseWriter, r *http.Request) {
-	u, _ := bff.UserFrom(r.Context())
-	claims, _ := u.Claims()
-	name := claims.String("name")
-	if name == "" {
-		name = u.Subject
+// devFrontend serves the embedded OP under /idp/ and the sample SPA
+// everywhere else, with a strict Content-Security-Policy: the page loads
+// only its own script and style and talks only to its origin.
+func devFrontend(idp http.Handler, noFallback []string) (http.Handler, error) {
+	spaHandler, err := frontend.FS(spa.Files, frontend.Options{NoFallback: noFallback})
+	if err != nil {
+		return nil, err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"message": "Hello, " + name + ", from the sample API behind bff.",
-		"sub":     u.Subject,
-		"time":    time.Now().UTC().Format(time.RFC3339),
-	})
-}
-
-// staticSPA serves the sample SPA with a strict Content-Security-Policy:
-// the page loads only its own script and style and talks only to its
-// origin.
-func staticSPA() http.Handler {
-	files := http.FileServerFS(spa.Files)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("/idp/", idp)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		if _, err := fs.Stat(spa.Files, strings.TrimPrefix(r.URL.Path, "/")); r.URL.Path != "/" && err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		if r.URL.Path == "/" {
-			h.Set("Cache-Control", "no-cache")
-		}
-		files.ServeHTTP(w, r)
-	})
+		spaHandler.ServeHTTP(w, r)
+	}))
+	return mux, nil
 }
 
 // canonicalHost sends a browser that came by another name of this loopback

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -40,6 +39,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Frontend, err = f.FrontendHandler(log); err != nil {
+		return err
+	}
 	b, err := bff.New(cfg)
 	if err != nil {
 		return err
@@ -59,9 +61,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("bff serving", "addr", ln.Addr().String(), "public_url", f.PublicURL, "issuer", f.OIDC.Issuer,
 		"store", f.Session.Store, "redirect_uri", b.RedirectURL(), "post_logout_redirect_uri", b.PostLogoutRedirectURL())
-	mux := http.NewServeMux()
-	mux.Handle("/", b)
-	return c.listenAndServe(ctx, ln, mux, log)
+	// The BFF is the whole handler: it routes API paths on the raw path,
+	// which a ServeMux in front would clean (and redirect) first.
+	return c.listenAndServe(ctx, ln, b, log)
 }
 
 func lookupEnv(environ []string, name string) string {

@@ -31,7 +31,11 @@ type Browser struct {
 	NotBFF string
 
 	cookies map[string]map[string]string // host -> name -> value
+	strict  map[string]map[string]bool   // host -> name -> SameSite=Strict
 	seen    []string                     // bodies and Location headers
+	// lastHost is the host name (without port) of the last response, the
+	// "site" a redirect followed by Navigate comes from.
+	lastHost string
 }
 
 // New returns a browser for the bff at origin.
@@ -45,6 +49,7 @@ func New(t testing.TB, origin string) *Browser {
 			Timeout:       30 * time.Second,
 		},
 		cookies: map[string]map[string]string{},
+		strict:  map[string]map[string]bool{},
 	}
 }
 
@@ -55,9 +60,30 @@ func (b *Browser) URL(path string) string { return b.BFF + path }
 // of the response, and returns the response with its body read.
 func (b *Browser) Do(req *http.Request) (*http.Response, string) {
 	b.t.Helper()
+	return b.do(req, false)
+}
+
+// Navigate follows a redirect the way a browser does: when the previous
+// response came from another site (host name, ports aside), SameSite=Strict
+// cookies are not sent.
+func (b *Browser) Navigate(rawURL string) (*http.Response, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req, b.lastHost != "" && b.lastHost != req.URL.Hostname())
+}
+
+func (b *Browser) do(req *http.Request, crossSite bool) (*http.Response, string) {
+	b.t.Helper()
 	for name, value := range b.cookies[req.URL.Host] {
+		if crossSite && b.strict[req.URL.Host][name] {
+			continue
+		}
 		req.AddCookie(&http.Cookie{Name: name, Value: value})
 	}
+	b.lastHost = req.URL.Hostname()
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "text/html,application/json")
 	}
@@ -78,11 +104,13 @@ func (b *Browser) Do(req *http.Request) (*http.Response, string) {
 		}
 		if b.cookies[req.URL.Host] == nil {
 			b.cookies[req.URL.Host] = map[string]string{}
+			b.strict[req.URL.Host] = map[string]bool{}
 		}
 		if c.MaxAge < 0 || c.Value == "" {
 			delete(b.cookies[req.URL.Host], c.Name)
 		} else {
 			b.cookies[req.URL.Host][c.Name] = c.Value
+			b.strict[req.URL.Host][c.Name] = c.SameSite == http.SameSiteStrictMode
 		}
 	}
 	return resp, string(body)
@@ -161,7 +189,7 @@ func (b *Browser) Login(returnURL, username, password string) *http.Response {
 			resp, body = b.PostForm(action.String(), form)
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			next := Follow(b.t, resp)
-			resp, body = b.Get(next)
+			resp, body = b.Navigate(next)
 			if u, _ := url.Parse(next); strings.HasPrefix(next, b.BFF) && u.Path == b.CallbackPath {
 				return resp
 			}
@@ -192,6 +220,7 @@ func (b *Browser) SetCookie(name, value string) {
 	host := strings.TrimPrefix(b.BFF, "http://")
 	if b.cookies[host] == nil {
 		b.cookies[host] = map[string]string{}
+		b.strict[host] = map[string]bool{}
 	}
 	b.cookies[host][name] = value
 }

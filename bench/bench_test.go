@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunSmoke runs the load benchmark briefly, so that it keeps working:
+// every target must answer every request, through a real login.
+func TestRunSmoke(t *testing.T) {
+	results, err := Run(context.Background(), Options{Duration: 300 * time.Millisecond, Conns: 4, Rounds: 1, DataDir: t.TempDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 {
+		t.Fatalf("%d results, want 3", len(results))
+	}
+	for _, r := range results {
+		if r.RPS <= 0 || r.Errors != 0 {
+			t.Errorf("%s: %.0f req/s, %d errors", r.Target, r.RPS, r.Errors)
+		}
+	}
+	var out bytes.Buffer
+	Print(&out, results, time.Second, 4, 1)
+	if !strings.Contains(out.String(), "bff, bolt store") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}

@@ -1,0 +1,65 @@
+// Command bench is bff's load benchmark. In one process, on loopback, it
+// starts an upstream that answers with 1 KB of JSON, a bare
+// httputil.ReverseProxy in front of it, an OpenID Provider, and bff (memory
+// store, then bolt store) with a logged-in session, and drives each with the
+// same load: first as fast as the connections allow (peak throughput), then
+// at half of the bare proxy's peak rate (latency under normal load). It
+// prints requests/s, p50 and p99 and the bff/bare ratios, all from one run.
+//
+//	go run ./bench -duration 10s -conns 64 -rounds 3
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"time"
+)
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "load `time` per target and round")
+	conns := flag.Int("conns", 64, "concurrent keep-alive connections")
+	rounds := flag.Int("rounds", 3, "rounds (targets interleaved; medians reported)")
+	quiet := flag.Bool("q", false, "print only the table")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	dir, err := os.MkdirTemp("", "bff-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	if *quiet {
+		logf = func(string, ...any) {}
+	}
+	results, err := Run(ctx, Options{Duration: *duration, Conns: *conns, Rounds: *rounds, DataDir: dir, Logf: logf})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	Print(os.Stdout, results, *duration, *conns, *rounds)
+}
+
+// Print writes the results as a Markdown table with the ratios to the bare
+// proxy (the first result).
+func Print(w io.Writer, results []Result, d time.Duration, conns, rounds int) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "%s, %d CPUs, %s %s/%s; %d connections, %v per target and round, %d rounds, medians\n\n",
+		host, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, conns, d, rounds)
+	fmt.Fprintln(w, "| target | req/s | ratio to bare | p50 | p99 | p50 @ half peak | p99 @ half peak | added p99 @ half peak | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	bare := results[0]
+	for _, r := range results {
+		fmt.Fprintf(w, "| %s | %.0f | %.3f | %v | %v | %v | %v | %v | %d |\n",
+			r.Target, r.RPS, r.RPS/bare.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
+			r.HalfP50.Round(time.Microsecond), r.HalfP99.Round(time.Microsecond),
+			(r.HalfP99 - bare.HalfP99).Round(time.Microsecond), r.Errors)
+	}
+}

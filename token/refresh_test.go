@@ -1,0 +1,337 @@
+package token_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobff/bff/bfftest"
+	"github.com/gobff/bff/oidc"
+	"github.com/gobff/bff/session"
+	"github.com/gobff/bff/session/memstore"
+	"github.com/gobff/bff/token"
+)
+
+type fixture struct {
+	op       *bfftest.OP
+	rp       *oidc.RelyingParty
+	store    session.Store
+	sessions *session.Manager
+	ring     *session.KeyRing
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	op := bfftest.NewOP(t)
+	rp, err := oidc.New(oidc.Config{Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
+		RedirectURL: "https://app.example/signin-oidc", Scopes: []string{"openid", "offline_access"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, session.KeySize)
+	rand.Read(key)
+	ring, _ := session.NewKeyRing("session", key)
+	store := memstore.New()
+	m, err := session.NewManager(session.ManagerConfig{Store: store, KeyRing: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{op: op, rp: rp, store: store, sessions: m, ring: ring}
+}
+
+// login runs the code flow against the OP and stores a session whose access
+// token expires in expiresIn.
+func (f *fixture) login(t *testing.T, expiresIn time.Duration) *session.Session {
+	t.Helper()
+	req := oidc.NewAuthRequest()
+	authURL, err := f.rp.AuthCodeURL(context.Background(), req, oidc.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code, err := f.rp.CheckAuthResponse(context.Background(), loc.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.rp.Exchange(context.Background(), code, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := json.Marshal(res.Claims)
+	s := &session.Session{Issuer: res.IDToken.Issuer, Subject: res.IDToken.Subject, SID: res.IDToken.SID,
+		Payload: &session.Payload{Claims: claims, Tokens: session.Tokens{
+			AccessToken: res.Tokens.AccessToken, TokenType: "Bearer", Expiry: time.Now().Add(expiresIn),
+			RefreshToken: res.Tokens.RefreshToken, IDToken: res.Tokens.IDToken,
+		}}}
+	if err := f.sessions.Create(context.Background(), httptest.NewRecorder(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) refresher(t *testing.T) *token.Refresher {
+	t.Helper()
+	r, err := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestFreshTokenIsNotRefreshed(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, time.Hour)
+	tok, got, err := f.refresher(t).UserToken(context.Background(), s)
+	if err != nil || tok != s.Tokens.AccessToken || got != s {
+		t.Fatalf("UserToken: %v", err)
+	}
+	if n := f.op.GrantCount("refresh_token"); n != 0 {
+		t.Fatalf("%d refreshes of a fresh token", n)
+	}
+}
+
+// TestOneRefreshForAThousandRequests sends 1,000 concurrent requests of one
+// session whose token is about to expire: the OP sees one refresh, every
+// request gets the new token, and the rotated refresh token is saved.
+func TestOneRefreshForAThousandRequests(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	r := f.refresher(t)
+	const n = 1000
+	tokens := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			tokens[i], _, errs[i] = r.UserToken(context.Background(), s)
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := f.op.GrantCount("refresh_token"); got != 1 {
+		t.Fatalf("the OP saw %d refreshes, want 1", got)
+	}
+	stored, err := f.sessions.Get(context.Background(), s.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if errs[i] != nil || tokens[i] != stored.Tokens.AccessToken {
+			t.Fatalf("request %d: %v, token is the stored one: %t", i, errs[i], tokens[i] == stored.Tokens.AccessToken)
+		}
+	}
+	if stored.Tokens.AccessToken == s.Tokens.AccessToken || stored.Tokens.RefreshToken == s.Tokens.RefreshToken {
+		t.Fatal("the stored session kept the old tokens")
+	}
+	if stored.Version != s.Version+1 {
+		t.Fatalf("version %d after one refresh of version %d", stored.Version, s.Version)
+	}
+	// The rotated refresh token works for the next refresh.
+	expiring := stored.Clone()
+	expiring.Tokens.Expiry = time.Now().Add(10 * time.Second)
+	if err := f.sessions.Update(context.Background(), expiring); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.UserToken(context.Background(), expiring); err != nil {
+		t.Fatalf("second refresh with the rotated token: %v", err)
+	}
+}
+
+// TestOneRefreshAcrossInstances runs two refreshers over one store, as two
+// bff instances sharing Redis would: their singleflights do not see each
+// other, the store lock does.
+func TestOneRefreshAcrossInstances(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	// A second manager and refresher over the same store and keys: another
+	// instance, with its own caches and singleflight.
+	m2, _ := session.NewManager(session.ManagerConfig{Store: f.store, KeyRing: f.ring})
+	r2, _ := token.NewRefresher(token.RefresherConfig{Sessions: m2, RelyingParty: f.rp, PollInterval: time.Millisecond})
+	r1, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, PollInterval: time.Millisecond})
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, 200)
+	for i := range 200 {
+		r := r1
+		if i%2 == 1 {
+			r = r2
+		}
+		wg.Go(func() {
+			<-start
+			if _, _, err := r.UserToken(context.Background(), s); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := f.op.GrantCount("refresh_token"); got != 1 {
+		t.Fatalf("two instances made %d refreshes, want 1", got)
+	}
+}
+
+func TestInvalidGrantEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	f.op.Set(func(op *bfftest.OP) { op.RefreshError = "invalid_grant" })
+	_, _, err := f.refresher(t).UserToken(context.Background(), s)
+	if !errors.Is(err, token.ErrSessionEnded) {
+		t.Fatalf("want ErrSessionEnded, got %v", err)
+	}
+	if _, err := f.store.Get(context.Background(), s.Key); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("the session outlived its refresh token: %v", err)
+	}
+}
+
+func TestUnreachableOPKeepsTheSession(t *testing.T) {
+	f := newFixture(t)
+	valid := f.login(t, 30*time.Second) // within the refresh margin, not expired
+	expired := f.login(t, -time.Second) // already expired
+	f.op.Server.Close()
+	r := f.refresher(t)
+
+	tok, _, err := r.UserToken(context.Background(), valid)
+	if err != nil || tok != valid.Tokens.AccessToken {
+		t.Fatalf("a still valid token: %q, %v", tok, err)
+	}
+	_, _, err = r.UserToken(context.Background(), expired)
+	var ue *oidc.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("an expired token with the OP down: want UnavailableError, got %v", err)
+	}
+	for _, s := range []*session.Session{valid, expired} {
+		if _, err := f.store.Get(context.Background(), s.Key); err != nil {
+			t.Fatalf("an unreachable OP ended a session: %v", err)
+		}
+	}
+}
+
+func TestExpiredTokenWithoutRefreshTokenEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, -time.Second)
+	noRT := s.Clone()
+	noRT.Tokens.RefreshToken = ""
+	if err := f.sessions.Update(context.Background(), noRT); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.refresher(t).UserToken(context.Background(), noRT)
+	if !errors.Is(err, token.ErrSessionEnded) {
+		t.Fatalf("want ErrSessionEnded, got %v", err)
+	}
+}
+
+func TestRefreshedIDTokenForAnotherSubjectEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	f.op.Set(func(op *bfftest.OP) { op.Subject = "mallory" })
+	if _, _, err := f.refresher(t).UserToken(context.Background(), s); !errors.Is(err, token.ErrSessionEnded) {
+		t.Fatalf("want ErrSessionEnded, got %v", err)
+	}
+}
+
+func TestClientTokensAreCachedAndFetchedOnce(t *testing.T) {
+	f := newFixture(t)
+	c := token.NewClientTokens(f.rp, 0, nil, nil)
+	src := c.Source([]string{"api"}, "https://api.example")
+	var wg sync.WaitGroup
+	got := make([]string, 100)
+	for i := range got {
+		wg.Go(func() {
+			tok, err := src.Token(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = tok
+		})
+	}
+	wg.Wait()
+	for _, tok := range got {
+		if tok != got[0] || tok == "" {
+			t.Fatal("callers got different client tokens")
+		}
+	}
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.op.GrantCount("client_credentials"); n != 1 {
+		t.Fatalf("%d client_credentials grants, want 1", n)
+	}
+	form := f.op.TokenRequests()[len(f.op.TokenRequests())-1]
+	if form.Get("scope") != "api" || form.Get("resource") != "https://api.example" {
+		t.Fatalf("client credentials request: %v", form)
+	}
+	// Another scope set is another token; Forget refetches.
+	if _, err := c.Source([]string{"other"}, "").Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.Forget()
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.op.GrantCount("client_credentials"); n != 3 {
+		t.Fatalf("%d client_credentials grants, want 3", n)
+	}
+}
+
+func TestClientTokenIsRefetchedBeforeExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.op.AccessTokenLifetime = 30 * time.Second // inside the one-minute margin
+	c := token.NewClientTokens(f.rp, 0, nil, nil)
+	src := c.Source(nil, "")
+	src.Token(context.Background())
+	src.Token(context.Background())
+	if n := f.op.GrantCount("client_credentials"); n != 2 {
+		t.Fatalf("%d grants for a token inside the refresh margin, want 2", n)
+	}
+}
+
+// TestShortLivedTokenIsRefreshedAtHalfItsLifetime: a token that lives less
+// than twice the refresh margin is refreshed at half its lifetime, not on
+// every request.
+func TestShortLivedTokenIsRefreshedAtHalfItsLifetime(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 20*time.Second)
+	withObtained := s.Clone()
+	withObtained.Tokens.Obtained = time.Now()
+	if err := f.sessions.Update(context.Background(), withObtained); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, Now: clock})
+	if _, _, err := r.UserToken(context.Background(), withObtained); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.op.GrantCount("refresh_token"); n != 0 {
+		t.Fatalf("a 20s token was refreshed at once (%d)", n)
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Second)
+	mu.Unlock()
+	if _, _, err := r.UserToken(context.Background(), withObtained); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.op.GrantCount("refresh_token"); n != 1 {
+		t.Fatalf("a 20s token past half its life: %d refreshes, want 1", n)
+	}
+}

@@ -15,6 +15,10 @@ const (
 // antiforgeryOK reports whether r carries the anti-forgery header with the
 // expected value, exactly once.
 func antiforgeryOK(r *http.Request) bool {
-	v := r.Header.Values(AntiforgeryHeader)
+	// The canonical form of the name, looked up directly: Header.Values
+	// would canonicalise "X-CSRF" again, with an allocation, per request.
+	v := r.Header[antiforgeryKey]
 	return len(v) == 1 && v[0] == AntiforgeryValue
 }
+
+var antiforgeryKey = http.CanonicalHeaderKey(AntiforgeryHeader)

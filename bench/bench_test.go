@@ -11,12 +11,12 @@ import (
 // TestRunSmoke runs the load benchmark briefly, so that it keeps working:
 // every target must answer every request, through a real login.
 func TestRunSmoke(t *testing.T) {
-	results, err := Run(context.Background(), Options{Duration: 300 * time.Millisecond, Conns: 4, Rounds: 1, DataDir: t.TempDir(), Logf: t.Logf})
+	results, err := Run(context.Background(), Options{Duration: 400 * time.Millisecond, Slice: 200 * time.Millisecond, Conns: 4, DataDir: t.TempDir(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 3 {
-		t.Fatalf("%d results, want 3", len(results))
+	if len(results) != 4 {
+		t.Fatalf("%d results, want 4", len(results))
 	}
 	for _, r := range results {
 		if r.RPS <= 0 || r.Errors != 0 {
@@ -24,7 +24,7 @@ func TestRunSmoke(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	Print(&out, results, time.Second, 4, 1)
+	Print(&out, results, time.Second, time.Second, 4)
 	if !strings.Contains(out.String(), "bff, bolt store") {
 		t.Fatalf("table:\n%s", out.String())
 	}

@@ -6,7 +6,7 @@
 // at half of the bare proxy's peak rate (latency under normal load). It
 // prints requests/s, p50 and p99 and the bff/bare ratios, all from one run.
 //
-//	go run ./bench -duration 10s -conns 64 -rounds 3
+//	go run ./bench -duration 30s -slice 2s -conns 64
 package main
 
 import (
@@ -21,9 +21,9 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "load `time` per target and round")
+	duration := flag.Duration("duration", 30*time.Second, "load `time` per target and phase")
+	slice := flag.Duration("slice", 2*time.Second, "the targets take turns in slices this long")
 	conns := flag.Int("conns", 64, "concurrent keep-alive connections")
-	rounds := flag.Int("rounds", 3, "rounds (targets interleaved; medians reported)")
 	quiet := flag.Bool("q", false, "print only the table")
 	flag.Parse()
 
@@ -39,26 +39,27 @@ func main() {
 	if *quiet {
 		logf = func(string, ...any) {}
 	}
-	results, err := Run(ctx, Options{Duration: *duration, Conns: *conns, Rounds: *rounds, DataDir: dir, Logf: logf})
+	results, err := Run(ctx, Options{Duration: *duration, Slice: *slice, Conns: *conns, DataDir: dir, Logf: logf})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	Print(os.Stdout, results, *duration, *conns, *rounds)
+	Print(os.Stdout, results, *duration, *slice, *conns)
 }
 
 // Print writes the results as a Markdown table with the ratios to the bare
 // proxy (the first result).
-func Print(w io.Writer, results []Result, d time.Duration, conns, rounds int) {
-	host, _ := os.Hostname()
-	fmt.Fprintf(w, "%s, %d CPUs, %s %s/%s; %d connections, %v per target and round, %d rounds, medians\n\n",
-		host, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, conns, d, rounds)
-	fmt.Fprintln(w, "| target | req/s | ratio to bare | p50 | p99 | p50 @ half peak | p99 @ half peak | added p99 @ half peak | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
-	bare := results[0]
+func Print(w io.Writer, results []Result, d, slice time.Duration, conns int) {
+	fmt.Fprintf(w, "%d CPUs, %s %s/%s; %d keep-alive connections; %v of load per target and phase, in %v slices taken in turn\n\n",
+		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, conns, d, slice)
+	fmt.Fprintf(w, "Half of the bare proxy's peak: %.0f req/s.\n\n", results[0].RPS/2)
+	fmt.Fprintln(w, "| target | req/s (slowest-fastest slice) | / bare | / bare+pool | p50 | p99 | p50 @ half peak | p99 @ half peak | p99 added @ half peak | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	bare, pooled := results[0], results[1]
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %.0f | %.3f | %v | %v | %v | %v | %v | %d |\n",
-			r.Target, r.RPS, r.RPS/bare.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
+		fmt.Fprintf(w, "| %s | %.0f (%.0f-%.0f) | %.3f | %.3f | %v | %v | %v | %v | %v | %d |\n",
+			r.Target, r.RPS, r.MinRPS, r.MaxRPS, r.RPS/bare.RPS, r.RPS/pooled.RPS,
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
 			r.HalfP50.Round(time.Microsecond), r.HalfP99.Round(time.Microsecond),
 			(r.HalfP99 - bare.HalfP99).Round(time.Microsecond), r.Errors)
 	}

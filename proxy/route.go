@@ -169,12 +169,15 @@ func New(route Route, opts Options) (*Handler, error) {
 		t = NewTransport()
 	}
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:       h.rewrite,
-		Transport:     guard{h: h, next: t},
-		FlushInterval: -1, // stream (server-sent events) as the upstream writes
+		Rewrite:   h.rewrite,
+		Transport: guard{h: h, next: t},
+		// 0: ReverseProxy flushes server-sent events (text/event-stream)
+		// and responses of unknown length as they come, and buffers the
+		// rest: a flush per write would cost a syscall per write.
+		FlushInterval: 0,
 		ErrorHandler:  h.errorHandler,
 		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-		BufferPool:    buffers,
+		BufferPool:    newBufferPool(),
 	}
 	if !route.PassSetCookie {
 		h.rp.ModifyResponse = dropSetCookie

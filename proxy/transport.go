@@ -3,7 +3,6 @@ package proxy
 import (
 	"net"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -35,24 +34,37 @@ func NewTransport() *http.Transport {
 	}
 }
 
-// buffers lends ReverseProxy its 32 KiB copy buffers, which it would
-// otherwise allocate for every response.
-var buffers = &bufferPool{}
+// bufferPool lends ReverseProxy its 32 KiB copy buffers, which it would
+// otherwise allocate for every response. It is a bounded free list on a
+// channel rather than a sync.Pool: putting a []byte into a sync.Pool boxes
+// it, one allocation per response; a channel send does not.
+type bufferPool struct{ free chan []byte }
 
-type bufferPool struct{ p sync.Pool }
+const (
+	bufferSize = 32 << 10
+	// maxFreeBuffers bounds what an idle handler keeps: 8 MiB.
+	maxFreeBuffers = 256
+)
 
-const bufferSize = 32 << 10
+func newBufferPool() *bufferPool {
+	return &bufferPool{free: make(chan []byte, maxFreeBuffers)}
+}
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	select {
+	case buf := <-b.free:
+		return buf
+	default:
+		return make([]byte, bufferSize)
 	}
-	return make([]byte, bufferSize)
 }
 
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) == bufferSize {
-		buf = buf[:bufferSize]
-		b.p.Put(&buf)
+	if cap(buf) != bufferSize {
+		return
+	}
+	select {
+	case b.free <- buf[:bufferSize]:
+	default: // full: let the GC have it
 	}
 }

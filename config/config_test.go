@@ -85,6 +85,68 @@ func TestEnvironmentOverrides(t *testing.T) {
 
 // TestErrorsNameTheKey checks that each kind of mistake stops loading with
 // an error naming the key.
+func TestAPIsAndFrontend(t *testing.T) {
+	yaml := validYAML + `apis:
+  - path: /api/orders
+    upstream: https://orders.internal/v1
+    token: client
+    scopes: [orders]
+    methods: [GET]
+frontend:
+  dir: ` + t.TempDir() + `
+`
+	f, err := config.Load(writeFile(t, yaml), []string{"BFF_APIS_1_PATH=/api/stock", "BFF_APIS_1_UPSTREAM=https://stock.internal", "BFF_APIS_0_TOKEN=user_or_client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.APIs) != 2 || f.APIs[0].Token != "user_or_client" || f.APIs[0].Scopes[0] != "orders" || f.APIs[1].Upstream != "https://stock.internal" {
+		t.Fatalf("apis: %+v", f.APIs)
+	}
+	cfg, err := f.BFFConfig(memstore.New(), slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bff.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The frontend directory has no index.html: the error names the key.
+	_, err = f.FrontendHandler(slog.Default())
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "frontend.dir" {
+		t.Fatalf("want an error naming frontend.dir, got %v", err)
+	}
+}
+
+func TestBadAPIsNameTheKey(t *testing.T) {
+	cases := []struct{ name, api, key string }{
+		{"bad token type", "{path: /api, upstream: https://u, token: admin}", "apis[0].token"},
+		{"path under /bff", "{path: /bff/x, upstream: https://u}", "apis[0].path"},
+		{"relative upstream", "{path: /api, upstream: u/v1}", "apis[0].upstream"},
+		{"lower-case method", "{path: /api, upstream: https://u, methods: [get]}", "apis[0].methods[0]"},
+		{"path traversal", "{path: /api/../x, upstream: https://u}", "apis[0].path"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := config.Load(writeFile(t, validYAML+"apis: ["+tc.api+"]\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := f.BFFConfig(memstore.New(), slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = bff.New(cfg)
+			var ce *bff.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tc.key {
+				t.Fatalf("want an error naming %q, got %v", tc.key, err)
+			}
+		})
+	}
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	cases := []struct {
 		name, yaml string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -133,10 +134,25 @@ func TestServe(t *testing.T) {
 	opServer.Start()
 	defer opServer.Close()
 
+	// An API upstream that echoes what it got, and a built SPA.
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "path=%s auth=%t cookie=%t", r.URL.Path, strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), r.Header.Get("Cookie") != "")
+	}))
+	defer api.Close()
 	dir := t.TempDir()
+	web := filepath.Join(dir, "web")
+	os.MkdirAll(filepath.Join(web, "assets"), 0o755)
+	os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html><title>the spa</title>"), 0o644)
+	os.WriteFile(filepath.Join(web, "assets", "app-4f3a2b1c9d.js"), []byte("console.log(1)"), 0o644)
+
 	path := filepath.Join(dir, "bff.yaml")
 	yaml := `
 listen: "127.0.0.1:` + port + `"
+apis:
+  - path: "/api/orders"
+    upstream: "` + api.URL + `/v1"
+frontend:
+  dir: "` + web + `"
 public_url: "` + publicURL + `"
 oidc:
   issuer: "` + issuer + `"
@@ -162,6 +178,25 @@ log:
 	}
 	if resp, body := br.User(); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Alice") {
 		t.Fatalf("/bff/user: %d %s", resp.StatusCode, body)
+	}
+	// The API route, from the file, with the user's token and no cookies.
+	if resp, body := br.Get(publicURL+"/api/orders/7", "X-CSRF", "1"); resp.StatusCode != http.StatusOK || body != "path=/v1/7 auth=true cookie=false" {
+		t.Fatalf("API route: %d %q", resp.StatusCode, body)
+	}
+	// The SPA: index.html at / and for client-side routes, long caching for
+	// hashed assets, no fallback under /bff/.
+	for _, tc := range []struct{ path, want, cache string }{
+		{"/", "the spa", "no-cache"},
+		{"/orders/7/edit", "the spa", "no-cache"},
+		{"/assets/app-4f3a2b1c9d.js", "console.log(1)", "public, max-age=31536000, immutable"},
+	} {
+		resp, body := br.Get(publicURL + tc.path)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, tc.want) || resp.Header.Get("Cache-Control") != tc.cache {
+			t.Errorf("%s: %d %q Cache-Control %q", tc.path, resp.StatusCode, body, resp.Header.Get("Cache-Control"))
+		}
+	}
+	if resp, body := br.Get(publicURL + "/bff/nope"); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "the spa") {
+		t.Errorf("/bff/nope: %d %q", resp.StatusCode, body)
 	}
 	if err := srv.stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)

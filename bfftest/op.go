@@ -67,6 +67,10 @@ type OP struct {
 	// RefreshError, when set, makes the refresh grant fail with this error
 	// code (e.g. "invalid_grant").
 	RefreshError string
+	// BeforeToken, when set, is called with each token request's form
+	// before the OP handles it (and outside its lock), for tests that must
+	// hold a request in flight. Set it before the flow starts.
+	BeforeToken func(form url.Values)
 
 	key   *rsa.PrivateKey
 	keyID string
@@ -244,6 +248,9 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		tokenError(w, http.StatusBadRequest, "invalid_request")
 		return
+	}
+	if op.BeforeToken != nil {
+		op.BeforeToken(r.PostForm)
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()

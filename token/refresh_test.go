@@ -152,33 +152,58 @@ func TestOneRefreshForAThousandRequests(t *testing.T) {
 	}
 }
 
+// lockWatch wraps a store to count Lock calls and to signal the first time
+// a Lock finds the lock held.
+type lockWatch struct {
+	session.Store
+	mu    sync.Mutex
+	locks int
+	held  chan struct{}
+	once  sync.Once
+}
+
+func (l *lockWatch) Lock(ctx context.Context, name string, ttl time.Duration) (session.Lease, error) {
+	l.mu.Lock()
+	l.locks++
+	l.mu.Unlock()
+	lease, err := l.Store.Lock(ctx, name, ttl)
+	if errors.Is(err, session.ErrLockHeld) {
+		l.once.Do(func() { close(l.held) })
+	}
+	return lease, err
+}
+
 // TestOneRefreshAcrossInstances runs two refreshers over one store, as two
 // bff instances sharing Redis would: their singleflights do not see each
-// other, the store lock does.
+// other, the store lock does. The OP holds the first refresh until the
+// other instance has found the lock taken, so both are sure to overlap; an
+// instance without the lock would spend the rotated refresh token a second
+// time and the OP would answer invalid_grant.
 func TestOneRefreshAcrossInstances(t *testing.T) {
 	f := newFixture(t)
-	s := f.login(t, 30*time.Second)
-	// A second manager and refresher over the same store and keys: another
-	// instance, with its own caches and singleflight.
-	m2, _ := session.NewManager(session.ManagerConfig{Store: f.store, KeyRing: f.ring})
-	r2, _ := token.NewRefresher(token.RefresherConfig{Sessions: m2, RelyingParty: f.rp, PollInterval: time.Millisecond})
-	r1, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, PollInterval: time.Millisecond})
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, 200)
-	for i := range 200 {
-		r := r1
-		if i%2 == 1 {
-			r = r2
+	watch := &lockWatch{Store: f.store, held: make(chan struct{})}
+	f.op.BeforeToken = func(form url.Values) {
+		if form.Get("grant_type") == "refresh_token" {
+			select {
+			case <-watch.held:
+			case <-time.After(5 * time.Second): // only when the lock is broken
+			}
 		}
+	}
+	s := f.login(t, 30*time.Second)
+	m1, _ := session.NewManager(session.ManagerConfig{Store: watch, KeyRing: f.ring})
+	m2, _ := session.NewManager(session.ManagerConfig{Store: watch, KeyRing: f.ring})
+	r1, _ := token.NewRefresher(token.RefresherConfig{Sessions: m1, RelyingParty: f.rp, PollInterval: time.Millisecond})
+	r2, _ := token.NewRefresher(token.RefresherConfig{Sessions: m2, RelyingParty: f.rp, PollInterval: time.Millisecond})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, r := range []*token.Refresher{r1, r2} {
 		wg.Go(func() {
-			<-start
 			if _, _, err := r.UserToken(context.Background(), s); err != nil {
 				errs <- err
 			}
 		})
 	}
-	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -186,6 +211,29 @@ func TestOneRefreshAcrossInstances(t *testing.T) {
 	}
 	if got := f.op.GrantCount("refresh_token"); got != 1 {
 		t.Fatalf("two instances made %d refreshes, want 1", got)
+	}
+}
+
+// TestOneLockPerProcess: within one process the requests of a session wait
+// for one refresh (singleflight) instead of each polling the store lock.
+func TestOneLockPerProcess(t *testing.T) {
+	f := newFixture(t)
+	watch := &lockWatch{Store: f.store, held: make(chan struct{})}
+	m, _ := session.NewManager(session.ManagerConfig{Store: watch, KeyRing: f.ring})
+	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: m, RelyingParty: f.rp})
+	s := f.login(t, 30*time.Second)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 200 {
+		wg.Go(func() {
+			<-start
+			r.UserToken(context.Background(), s)
+		})
+	}
+	close(start)
+	wg.Wait()
+	if watch.locks != 1 {
+		t.Fatalf("%d store lock attempts for one refresh in one process, want 1", watch.locks)
 	}
 }
 

@@ -99,6 +99,7 @@ func (b *BFF) buildAPIs() error {
 			Upstream:       up,
 			Methods:        api.Methods,
 			AllowedOrigins: []string{origin},
+			PublicOrigin:   origin,
 			Authorize:      b.authorizeAPI(route),
 			PassSetCookie:  api.PassSetCookie,
 		}, proxy.Options{Transport: transport, Logger: b.log})
@@ -123,8 +124,8 @@ func (cfg Config) validateAPIs() error {
 			return configErr(field+".path", "%q must be a plain local path such as /api/orders", api.Path)
 		case p == "/bff" || strings.HasPrefix(p, "/bff/"):
 			return configErr(field+".path", "%q is bff's own", api.Path)
-		case p == cfg.OIDC.CallbackPath || p == cfg.OIDC.SignoutCallbackPath:
-			return configErr(field+".path", "%q is a callback path", api.Path)
+		case under(cfg.OIDC.CallbackPath, p) || under(cfg.OIDC.SignoutCallbackPath, p):
+			return configErr(field+".path", "%q would take over a callback path", api.Path)
 		case seen[p]:
 			return configErr(field+".path", "%q appears twice", api.Path)
 		}
@@ -141,6 +142,11 @@ func (cfg Config) validateAPIs() error {
 		}
 	}
 	return nil
+}
+
+// under reports whether path is prefix or below it.
+func under(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
 }
 
 // authorizeAPI decides, after the proxy's path, method and origin checks,
@@ -203,6 +209,7 @@ func (b *BFF) clientAuthorization(ctx context.Context, w http.ResponseWriter, ro
 func (b *BFF) tokenFailed(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	var ue *oidc.UnavailableError
+	var pe *oidc.ProtocolError
 	switch {
 	case errors.Is(err, token.ErrSessionEnded):
 		b.sessions.ClearCookie(w)
@@ -212,6 +219,9 @@ func (b *BFF) tokenFailed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ue):
 		b.log.ErrorContext(ctx, "token refresh failed", "error", err)
 		problem(w, http.StatusBadGateway, "the identity provider is unavailable")
+	case errors.As(err, &pe):
+		b.log.ErrorContext(ctx, "token refresh refused", "error_code", pe.Code, "error", err)
+		problem(w, http.StatusBadGateway, "the identity provider refused to refresh the access token")
 	default:
 		b.log.ErrorContext(ctx, "token refresh failed", "error", err)
 		problem(w, http.StatusServiceUnavailable, "the session store is unavailable")

@@ -268,6 +268,45 @@ func TestAPIRejections(t *testing.T) {
 	}
 }
 
+// TestAPIHeaderSmuggling: an Upgrade that offers another protocol beside
+// websocket is not tunnelled, a Host of the client's choosing does not
+// reach X-Forwarded-Host, and TRACE is refused in any spelling.
+func TestAPIHeaderSmuggling(t *testing.T) {
+	_, a, up := newAPIApp(t)
+	csrf := map[string]string{"X-CSRF": "1"}
+
+	smuggle := map[string]string{"X-CSRF": "1", "Connection": "Upgrade", "Upgrade": "h2c, websocket",
+		"Origin": a.server.URL, "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	if got := rawRequest(t, a, "GET", "/api/none/x", smuggle); got == http.StatusSwitchingProtocols {
+		t.Fatal("an h2c+websocket upgrade was switched")
+	}
+	if r := up.last(t); r.Header.Get("Upgrade") != "" {
+		t.Fatalf("the upstream was offered Upgrade %q", r.Header.Get("Upgrade"))
+	}
+
+	conn, _ := net.Dial("tcp", strings.TrimPrefix(a.server.URL, "http://"))
+	fmt.Fprintf(conn, "GET http://evil.example/api/none/x HTTP/1.1\r\nHost: evil.example\r\nX-CSRF: 1\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	conn.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("absolute-form request: %v %v", resp, err)
+	}
+	r := up.last(t)
+	if r.Header.Get("X-Forwarded-Host") != strings.TrimPrefix(a.server.URL, "http://") || r.Header.Get("X-Forwarded-Proto") != "http" {
+		t.Fatalf("X-Forwarded-Host %q Proto %q, want the public origin's", r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto"))
+	}
+
+	before := len(up.requests())
+	for _, m := range []string{"TRACE", "trace", "Trace", "TRACK", "connect"} {
+		if got := rawRequest(t, a, m, "/api/none/x", csrf); got < 400 {
+			t.Errorf("%s: %d", m, got)
+		}
+	}
+	if len(up.requests()) != before {
+		t.Fatal("a TRACE-like request reached the upstream")
+	}
+}
+
 func TestAPIDropsUpstreamCookies(t *testing.T) {
 	_, a, _ := newAPIApp(t)
 	br := newBrowser(t, a)
@@ -504,5 +543,28 @@ func TestLocalAPIGetsTheAccessToken(t *testing.T) {
 	}
 	if got == "" || got != a.sessionOf(br).Tokens.AccessToken {
 		t.Fatal("the local API did not get the session's access token")
+	}
+}
+
+// TestLocalWebSocketNeedsTheOrigin: a local API's WebSocket, which cannot
+// carry X-CSRF, is refused from a foreign origin (cross-site WebSocket
+// hijacking) and let through from the application's own.
+func TestLocalWebSocketNeedsTheOrigin(t *testing.T) {
+	_, a := newDevIDPApp(t)
+	a.local.Handle("/local/ws", a.bff.ProtectAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "reached")
+	})))
+	br := newBrowser(t, a)
+	br.Login("/", "alice", "alice")
+	ws := func(origin string) int {
+		return rawRequest(t, a, "GET", "/local/ws", map[string]string{"Cookie": "__Host-bff=" + br.SessionCookie(),
+			"Connection": "Upgrade", "Upgrade": "websocket", "Origin": origin,
+			"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+	}
+	if got := ws("https://evil.example"); got != http.StatusForbidden {
+		t.Fatalf("foreign origin: %d, want 403", got)
+	}
+	if got := ws(a.server.URL); got != http.StatusOK {
+		t.Fatalf("own origin: %d, want 200", got)
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/gobff/bff/oidc"
+	"github.com/gobff/bff/proxy"
 	"github.com/gobff/bff/session"
 )
 
@@ -16,8 +19,10 @@ type User struct {
 	Subject string
 	SID     string // the OP's session id, may be empty
 
+	bff *BFF
+
+	mu      sync.Mutex // guards session, which AccessToken replaces
 	session *session.Session
-	bff     *BFF
 }
 
 // AccessToken returns the user's access token, refreshed first when it is
@@ -25,6 +30,8 @@ type User struct {
 // An error wrapping token.ErrSessionEnded means the user must log in again
 // (answer 401).
 func (u *User) AccessToken(ctx context.Context) (string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	tok, s, err := u.bff.refresher.UserToken(ctx, u.session)
 	if err != nil {
 		return "", err
@@ -35,6 +42,8 @@ func (u *User) AccessToken(ctx context.Context) (string, error) {
 
 // Claims returns the user's claims (ID token and userinfo), in order.
 func (u *User) Claims() (oidc.Claims, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	return oidc.ParseClaims(u.session.Claims)
 }
 
@@ -66,14 +75,22 @@ func AllowAnonymous() APIOption { return func(o *apiOptions) { o.allowAnonymous 
 // ProtectAPI guards a local API handler: the request must carry the
 // anti-forgery header (else 401) and a live session (else 401, never a
 // redirect to a login page, which a SPA's fetch cannot follow); the user is
-// then in the request context (see UserFrom).
+// then in the request context (see UserFrom). A WebSocket upgrade, which a
+// browser cannot send with the header, must instead come with an Origin
+// equal to public_url (else 403): cross-site WebSocket hijacking.
 func (b *BFF) ProtectAPI(next http.Handler, opts ...APIOption) http.Handler {
 	var o apiOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !o.skipAntiforgery && !antiforgeryOK(r) {
+		if proxy.IsWebSocketUpgrade(r) {
+			if o := r.Header.Values("Origin"); len(o) != 1 || !strings.EqualFold(o[0], b.publicURL) {
+				b.log.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "rule", "websocket_origin")
+				problem(w, http.StatusForbidden, "a WebSocket must come from the application's own origin")
+				return
+			}
+		} else if !o.skipAntiforgery && !antiforgeryOK(r) {
 			b.log.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "rule", "antiforgery")
 			problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
 			return

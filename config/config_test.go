@@ -127,6 +127,7 @@ func TestBadAPIsNameTheKey(t *testing.T) {
 		{"relative upstream", "{path: /api, upstream: u/v1}", "apis[0].upstream"},
 		{"lower-case method", "{path: /api, upstream: https://u, methods: [get]}", "apis[0].methods[0]"},
 		{"path traversal", "{path: /api/../x, upstream: https://u}", "apis[0].path"},
+		{"prefix over the callback", "{path: /signin-oidc, upstream: https://u}", "apis[0].path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,7 +54,10 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 	}{
 		{[]string{"Upgrade"}, []string{"websocket"}, true},
 		{[]string{"keep-alive, UPGRADE"}, []string{"WebSocket"}, true},
-		{[]string{"keep-alive", "upgrade"}, []string{"h2c", "websocket"}, true},
+		// Another protocol offered beside websocket: ReverseProxy would
+		// switch to the first one, past the Origin check.
+		{[]string{"keep-alive", "upgrade"}, []string{"h2c", "websocket"}, false},
+		{[]string{"upgrade"}, []string{"h2c, websocket"}, false},
 		{[]string{"keep-alive,\tupgrade "}, []string{"websocket"}, true},
 		{nil, []string{"websocket"}, false},
 		{[]string{"Upgrade"}, nil, false},

@@ -26,6 +26,10 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// ReverseProxy found unparsable (parameter smuggling with ';').
 	pr.Out.Host = h.host
 	pr.SetXForwarded() // fresh X-Forwarded-For, -Host, -Proto
+	if h.fwdHost != "" {
+		pr.Out.Header["X-Forwarded-Host"][0] = h.fwdHost
+		pr.Out.Header["X-Forwarded-Proto"][0] = h.fwdProto
+	}
 
 	hd := pr.Out.Header
 	for k := range hd { // one pass; deleting while ranging is allowed

@@ -66,6 +66,12 @@ type Route struct {
 	// browser; by default they are dropped, so an API cannot plant cookies
 	// on bff's origin.
 	PassSetCookie bool
+
+	// PublicOrigin, when set (bff passes its public_url), is what the
+	// upstream gets as X-Forwarded-Host and X-Forwarded-Proto, instead of
+	// the client's Host header: an upstream that builds links or redirects
+	// from those must not be steered to a host of the client's choosing.
+	PublicOrigin string
 }
 
 // Options are the shared, non-route settings of a [Handler].
@@ -87,6 +93,8 @@ type Handler struct {
 	methods      []string
 	allow        string // the Allow header for 405
 	origins      []string
+	fwdHost      string // X-Forwarded-Host from PublicOrigin, or ""
+	fwdProto     string
 	log          *slog.Logger
 	rp           *httputil.ReverseProxy
 	scheme, host string
@@ -156,6 +164,13 @@ func New(route Route, opts Options) (*Handler, error) {
 			return fail("allowed origin %q: %v", o, err)
 		}
 		h.origins = append(h.origins, n)
+	}
+	if route.PublicOrigin != "" {
+		n, err := normalizeOrigin(route.PublicOrigin)
+		if err != nil {
+			return fail("public origin %q: %v", route.PublicOrigin, err)
+		}
+		h.fwdProto, h.fwdHost, _ = strings.Cut(n, "://")
 	}
 
 	if h.authorize == nil {
@@ -243,8 +258,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // methodAllowed applies Route.Methods; TRACE and CONNECT are always refused.
 func (h *Handler) methodAllowed(m string) bool {
+	// Method names are case-sensitive (RFC 9110, 9.1), but some servers
+	// treat "trace" as TRACE; refuse every spelling, and TRACK too.
+	if strings.EqualFold(m, http.MethodTrace) || strings.EqualFold(m, http.MethodConnect) || strings.EqualFold(m, "TRACK") {
+		return false
+	}
 	if len(h.methods) == 0 {
-		return m != http.MethodTrace && m != http.MethodConnect
+		return true
 	}
 	for _, a := range h.methods {
 		if a == m {

@@ -7,14 +7,19 @@ import (
 	"strings"
 )
 
-// IsWebSocketUpgrade reports whether r asks to switch to WebSocket
-// (RFC 6455 4.1): a "Connection" header with the token "upgrade" and an
-// "Upgrade" header with the token "websocket", both case-insensitive. A
-// browser cannot add the anti-forgery header to such a request, so bff
-// skips that check for it and this package checks Origin instead.
+// IsWebSocketUpgrade reports whether r asks to switch to WebSocket and
+// nothing else (RFC 6455 4.1): a "Connection" header with the token
+// "upgrade" and exactly one "Upgrade" header whose only value is
+// "websocket", case-insensitive. A browser cannot add the anti-forgery
+// header to such a request, so bff skips that check for it and this package
+// checks Origin instead. An Upgrade that also offers another protocol
+// ("h2c, websocket", or a second Upgrade line) is not a WebSocket upgrade:
+// ReverseProxy would switch to the first protocol offered, a tunnel past
+// every check.
 func IsWebSocketUpgrade(r *http.Request) bool {
+	up := r.Header["Upgrade"]
 	return hasToken(r.Header["Connection"], "upgrade") &&
-		hasToken(r.Header["Upgrade"], "websocket")
+		len(up) == 1 && strings.EqualFold(strings.Trim(up[0], " \t"), "websocket")
 }
 
 // hasToken reports whether the comma-separated header values contain

@@ -28,9 +28,13 @@ type ClientTokens struct {
 }
 
 type clientToken struct {
-	value  string
-	expiry time.Time // zero: the OP gave no lifetime; kept until refused
+	value    string
+	expiry   time.Time // zero: the OP gave no lifetime
+	obtained time.Time
 }
+
+// noExpiryLifetime is how long a client token without expires_in is kept.
+const noExpiryLifetime = 5 * time.Minute
 
 // NewClientTokens returns a cache of client-credentials tokens from rp.
 func NewClientTokens(rp *oidc.RelyingParty, refreshBefore time.Duration, log *slog.Logger, now func() time.Time) *ClientTokens {
@@ -92,7 +96,7 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 			return "", err
 		}
 		c.mu.Lock()
-		c.cache[s.key] = clientToken{value: tok.AccessToken, expiry: tok.Expiry}
+		c.cache[s.key] = clientToken{value: tok.AccessToken, expiry: tok.Expiry, obtained: c.now()}
 		c.mu.Unlock()
 		c.log.DebugContext(ctx, "client token fetched", "scopes", strings.Join(s.scopes, " "), "resource", s.resource)
 		return tok.AccessToken, nil
@@ -103,7 +107,8 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 			// A still valid cached token is better than an error.
 			if ok && (t.expiry.IsZero() || c.now().Before(t.expiry)) {
 				var ue *oidc.UnavailableError
-				if errors.As(res.Err, &ue) {
+				var pe *oidc.ProtocolError
+				if errors.As(res.Err, &ue) || errors.As(res.Err, &pe) {
 					return t.value, nil
 				}
 			}
@@ -122,6 +127,14 @@ func (s *Source) Forget() {
 	s.tokens.mu.Unlock()
 }
 
+// fresh reports whether a cached token is good for at least the refresh
+// margin: RefreshBefore, or half the token's lifetime when that is shorter.
+// A token without a lifetime is kept for noExpiryLifetime.
 func (c *ClientTokens) fresh(t clientToken) bool {
-	return t.expiry.IsZero() || c.now().Add(c.refreshBefore).Before(t.expiry)
+	now := c.now()
+	if t.expiry.IsZero() {
+		return now.Before(t.obtained.Add(noExpiryLifetime))
+	}
+	margin := min(c.refreshBefore, t.expiry.Sub(t.obtained)/2)
+	return now.Add(margin).Before(t.expiry)
 }

@@ -130,8 +130,10 @@ func (r *Refresher) UserToken(ctx context.Context, s *session.Session) (string, 
 		return "", nil, ctx.Err()
 	}
 	if res.Err != nil {
-		var ue *oidc.UnavailableError
-		if errors.As(res.Err, &ue) && s.Tokens.AccessToken != "" && r.now().Before(s.Tokens.Expiry) {
+		// An OP that is down, or that refuses for a reason other than a dead
+		// refresh token (a rotated client secret, say): the current token
+		// still works until it expires.
+		if !errors.Is(res.Err, ErrSessionEnded) && s.Tokens.AccessToken != "" && r.now().Before(s.Tokens.Expiry) {
 			r.log.WarnContext(ctx, "token refresh failed; using the current token until it expires", "session", s.Key.String(), "error", res.Err)
 			return s.Tokens.AccessToken, s, nil
 		}
@@ -210,11 +212,20 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 		return cur, nil
 	}
 
-	res, err := r.rp.Refresh(ctx, cur.Tokens.RefreshToken, cur.Tokens.IDToken)
+	// The refresh must end while the lock is ours: once it expires another
+	// instance may take it and spend the same refresh token again.
+	opCtx, cancel := context.WithTimeout(ctx, r.lockTTL*3/4)
+	res, err := r.rp.Refresh(opCtx, cur.Tokens.RefreshToken, cur.Tokens.IDToken)
+	cancel()
 	if err != nil {
 		var ve *oidc.ValidationError
 		switch {
 		case errors.Is(err, oidc.ErrInvalidGrant):
+			// Unless someone else has refreshed meanwhile (a lock that
+			// expired under a slow OP), the refresh token is dead.
+			if now, gerr := r.current(ctx, key); gerr == nil && now.Version != cur.Version && !r.needsRefresh(now) {
+				return now, nil
+			}
 			return nil, r.end(ctx, cur, "the OP refused the refresh token (invalid_grant)")
 		case errors.As(err, &ve):
 			// A refreshed ID token for another subject or issuer is not

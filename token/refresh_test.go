@@ -273,6 +273,22 @@ func TestUnreachableOPKeepsTheSession(t *testing.T) {
 	}
 }
 
+// TestRefusedRefreshKeepsTheCurrentToken: an OP error other than
+// invalid_grant (a rotated client secret, say) does not end the session,
+// and a still valid token keeps working.
+func TestRefusedRefreshKeepsTheCurrentToken(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	f.op.Set(func(op *bfftest.OP) { op.RefreshError = "invalid_client" })
+	tok, _, err := f.refresher(t).UserToken(context.Background(), s)
+	if err != nil || tok != s.Tokens.AccessToken {
+		t.Fatalf("UserToken: %v", err)
+	}
+	if _, err := f.store.Get(context.Background(), s.Key); err != nil {
+		t.Fatalf("the session ended: %v", err)
+	}
+}
+
 func TestExpiredTokenWithoutRefreshTokenEndsTheSession(t *testing.T) {
 	f := newFixture(t)
 	s := f.login(t, -time.Second)
@@ -342,13 +358,23 @@ func TestClientTokensAreCachedAndFetchedOnce(t *testing.T) {
 
 func TestClientTokenIsRefetchedBeforeExpiry(t *testing.T) {
 	f := newFixture(t)
-	f.op.AccessTokenLifetime = 30 * time.Second // inside the one-minute margin
-	c := token.NewClientTokens(f.rp, 0, nil, nil)
+	f.op.AccessTokenLifetime = 30 * time.Second // shorter than the one-minute margin
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := token.NewClientTokens(f.rp, 0, nil, clock)
 	src := c.Source(nil, "")
 	src.Token(context.Background())
 	src.Token(context.Background())
+	if n := f.op.GrantCount("client_credentials"); n != 1 {
+		t.Fatalf("%d grants for a 30s token used at once, want 1 (refetched at half its life, not on every use)", n)
+	}
+	mu.Lock()
+	now = now.Add(16 * time.Second)
+	mu.Unlock()
+	src.Token(context.Background())
 	if n := f.op.GrantCount("client_credentials"); n != 2 {
-		t.Fatalf("%d grants for a token inside the refresh margin, want 2", n)
+		t.Fatalf("%d grants for a 30s token past half its life, want 2", n)
 	}
 }
 

@@ -108,7 +108,7 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 
   demo users        alice / alice, bob / bob
   OpenID Provider   %s
-  sample API        %s/api/hello, proxied by bff to %s with alice's token
+  sample API        %s/api/hello, proxied by bff to %s with the user's access token
                     (the browser needs its session and X-CSRF: 1)
 
   Sessions are in memory; press Ctrl+C to stop.

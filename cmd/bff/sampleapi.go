@@ -50,9 +50,21 @@ func (a *sampleAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var claims struct {
-		Scope string `json:"scope"`
+		Scope  string          `json:"scope"`
+		Nonce  json.RawMessage `json:"nonce"`
+		ATHash json.RawMessage `json:"at_hash"`
 	}
-	_ = tok.Claims(&claims)
+	// The OP signs ID tokens and access tokens with the same key, for the
+	// same audience (this dev OP has no separate API audience), so the
+	// verifier alone would take an ID token as an access token. An ID token
+	// carries nonce or at_hash and no scope; an access token the reverse.
+	// A real API should check an audience of its own and "typ": "at+jwt"
+	// (RFC 9068) instead.
+	if err := tok.Claims(&claims); err != nil || claims.Scope == "" || claims.Nonce != nil || claims.ATHash != nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "not an access token"})
+		return
+	}
 	name := a.userName(r.Context(), raw)
 	if name == "" {
 		name = tok.Subject

@@ -22,3 +22,15 @@ func antiforgeryOK(r *http.Request) bool {
 }
 
 var antiforgeryKey = http.CanonicalHeaderKey(AntiforgeryHeader)
+
+// requireAntiforgery answers 401, with a log line naming the rule, when r
+// lacks the anti-forgery header, and reports whether r may go on. path is
+// what the log line names (the route, not the full path, for API routes).
+func (b *BFF) requireAntiforgery(w http.ResponseWriter, r *http.Request, path string) bool {
+	if antiforgeryOK(r) {
+		return true
+	}
+	b.log.WarnContext(r.Context(), "request refused", "path", path, "rule", "antiforgery")
+	problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
+	return false
+}

@@ -156,9 +156,7 @@ func (b *BFF) authorizeAPI(route *apiRoute) func(http.ResponseWriter, *http.Requ
 		ctx := r.Context()
 		// A WebSocket cannot carry the header; the proxy has checked its
 		// Origin instead.
-		if !proxy.IsWebSocketUpgrade(r) && !antiforgeryOK(r) {
-			b.log.WarnContext(ctx, "request refused", "path", route.prefix, "rule", "antiforgery")
-			problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
+		if !proxy.IsWebSocketUpgrade(r) && !b.requireAntiforgery(w, r, route.prefix) {
 			return "", false
 		}
 		switch route.token {

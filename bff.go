@@ -213,11 +213,11 @@ func redirect(w http.ResponseWriter, target string) {
 	w.WriteHeader(http.StatusFound)
 }
 
-// returnURLParam reads and checks the returnUrl parameter, "/" when absent.
-func returnURLParam(q url.Values) (string, error) {
+// returnURLParam reads and checks the returnUrl parameter, def when absent.
+func returnURLParam(q url.Values, def string) (string, error) {
 	vals, ok := q["returnUrl"]
 	if !ok {
-		return "/", nil
+		return def, nil
 	}
 	if len(vals) != 1 || !ValidReturnURL(vals[0]) {
 		return "", fmt.Errorf("returnUrl must be a local path")

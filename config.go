@@ -1,7 +1,6 @@
 package bff
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -120,10 +119,10 @@ func configErr(field, format string, args ...any) error {
 
 // withDefaults returns cfg with its defaults filled in, or the first error.
 func (cfg Config) withDefaults() (Config, error) {
-	if _, err := ParseOrigin("public_url", cfg.PublicURL); err != nil {
+	if _, err := ParseOrigin("public_url", cfg.PublicURL, false); err != nil {
 		return cfg, err
 	}
-	if _, err := ParseOrigin("oidc.issuer", cfg.OIDC.Issuer); err != nil && !isPathError(err) {
+	if _, err := ParseOrigin("oidc.issuer", cfg.OIDC.Issuer, true); err != nil {
 		return cfg, err
 	}
 	if cfg.OIDC.ClientID == "" {
@@ -209,18 +208,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-type pathError struct{ error }
-
-func isPathError(err error) bool {
-	var pe pathError
-	return errors.As(err, &pe)
-}
-
 // ParseOrigin parses the URL in field (a public URL or an issuer): absolute,
 // https, or http for a loopback host only (localhost, 127.0.0.0/8, ::1),
-// with no user info, query or fragment. A path is an error wrapped so that
-// issuers, which may have one, can allow it.
-func ParseOrigin(field, raw string) (*url.URL, error) {
+// with no user info, query or fragment, and a path only when allowPath (an
+// issuer may have one; a public URL is an origin).
+func ParseOrigin(field, raw string, allowPath bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, configErr(field, "is required")
 	}
@@ -240,8 +232,8 @@ func ParseOrigin(field, raw string) (*url.URL, error) {
 	default:
 		return nil, configErr(field, "%q must use https (or http on a loopback host)", raw)
 	}
-	if u.Path != "" && u.Path != "/" {
-		return u, &ConfigError{Field: field, Err: pathError{fmt.Errorf("%q must be an origin without a path", raw)}}
+	if !allowPath && u.Path != "" && u.Path != "/" {
+		return nil, configErr(field, "%q must be an origin without a path", raw)
 	}
 	return u, nil
 }

@@ -90,9 +90,7 @@ func (b *BFF) ProtectAPI(next http.Handler, opts ...APIOption) http.Handler {
 				problem(w, http.StatusForbidden, "a WebSocket must come from the application's own origin")
 				return
 			}
-		} else if !o.skipAntiforgery && !antiforgeryOK(r) {
-			b.log.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "rule", "antiforgery")
-			problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
+		} else if !o.skipAntiforgery && !b.requireAntiforgery(w, r, r.URL.Path) {
 			return
 		}
 		s, err := b.sessions.Load(r.Context(), r)

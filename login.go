@@ -48,7 +48,7 @@ type loginTx struct {
 // /bff/login?returnUrl=/path&prompt=login.
 func (b *BFF) handleLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	returnURL, err := returnURLParam(q)
+	returnURL, err := returnURLParam(q, "/")
 	if err != nil {
 		b.log.WarnContext(r.Context(), "login refused", "reason", "returnUrl is not a local path")
 		fail(w, r, http.StatusBadRequest, err.Error())

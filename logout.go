@@ -38,14 +38,11 @@ const revokeTimeout = 5 * time.Second
 func (b *BFF) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	returnURL, err := returnURLParam(q)
+	returnURL, err := returnURLParam(q, b.cfg.OIDC.PostLogoutRedirectPath)
 	if err != nil {
 		b.log.WarnContext(ctx, "logout refused", "reason", "returnUrl is not a local path")
 		fail(w, r, http.StatusBadRequest, err.Error())
 		return
-	}
-	if _, ok := q["returnUrl"]; !ok {
-		returnURL = b.cfg.OIDC.PostLogoutRedirectPath
 	}
 
 	s, err := b.sessions.Peek(ctx, r)

@@ -32,9 +32,7 @@ type UserClaim struct {
 // ?slide=false the request does not extend the session's idle timeout, so a
 // SPA can poll it.
 func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
-	if !antiforgeryOK(r) {
-		b.log.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "rule", "antiforgery")
-		problem(w, http.StatusUnauthorized, "the "+AntiforgeryHeader+" header is required")
+	if !b.requireAntiforgery(w, r, r.URL.Path) {
 		return
 	}
 	var s *session.Session

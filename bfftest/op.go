@@ -132,6 +132,25 @@ func NewOP(t testing.TB) *OP {
 // Key returns the OP's signing key, for tests that sign tokens themselves.
 func (op *OP) Key() (*rsa.PrivateKey, string) { return op.key, op.keyID }
 
+// Authorize sends a browser to authURL, an authorization request to an OP
+// that answers at once (as OP does), and returns the query of the OP's
+// redirect back to the client: code, state, and iss when the OP sends it,
+// or the error.
+func Authorize(t testing.TB, authURL string) url.Values {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorize: status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query()
+}
+
 // RotateKey replaces the signing key with a new one under a new key id, as
 // an OP's key rotation does. Call it inside Set.
 func (op *OP) RotateKey() {

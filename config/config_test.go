@@ -135,15 +135,7 @@ func TestBadAPIsNameTheKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := f.BFFConfig(memstore.New(), slog.Default())
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = bff.New(cfg)
-			var ce *bff.ConfigError
-			if !errors.As(err, &ce) || ce.Field != tc.key {
-				t.Fatalf("want an error naming %q, got %v", tc.key, err)
-			}
+			wantBFFError(t, f, tc.key)
 		})
 	}
 }
@@ -224,16 +216,23 @@ func TestBFFNewNamesTheKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := f.BFFConfig(memstore.New(), slog.Default())
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = bff.New(cfg)
-			var ce *bff.ConfigError
-			if !errors.As(err, &ce) || ce.Field != tc.key {
-				t.Fatalf("want an error naming %q, got %v", tc.key, err)
-			}
+			wantBFFError(t, f, tc.key)
 		})
+	}
+}
+
+// wantBFFError checks that bff.New refuses the configuration of f with an
+// error naming key.
+func wantBFFError(t *testing.T, f *config.File, key string) {
+	t.Helper()
+	cfg, err := f.BFFConfig(memstore.New(), slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bff.New(cfg)
+	var ce *bff.ConfigError
+	if !errors.As(err, &ce) || ce.Field != key {
+		t.Fatalf("want an error naming %q, got %v", key, err)
 	}
 }
 

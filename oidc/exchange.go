@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -162,9 +161,6 @@ func tokenEndpointError(op string, err error) error {
 		}
 		return &ProtocolError{Code: fmt.Sprintf("http_%d", status)}
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-		return &UnavailableError{Op: op, Err: err}
-	}
+	// A network failure, a timeout, or a response x/oauth2 could not read.
 	return &UnavailableError{Op: op, Err: err}
 }

@@ -42,17 +42,7 @@ func authorize(t *testing.T, rp *oidc.RelyingParty, req oidc.AuthRequest) url.Va
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusFound {
-		t.Fatalf("authorize: status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	return loc.Query()
+	return bfftest.Authorize(t, authURL)
 }
 
 // login runs the whole flow and returns the result of the exchange.

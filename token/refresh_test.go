@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
@@ -55,14 +54,7 @@ func (f *fixture) login(t *testing.T, expiresIn time.Duration) *session.Session 
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	code, err := f.rp.CheckAuthResponse(context.Background(), loc.Query())
+	code, err := f.rp.CheckAuthResponse(context.Background(), bfftest.Authorize(t, authURL))
 	if err != nil {
 		t.Fatal(err)
 	}

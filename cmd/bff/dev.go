@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gobff/bff"
+	"github.com/gobff/bff/config"
 	"github.com/gobff/bff/devidp"
 	"github.com/gobff/bff/examples/spa"
 	"github.com/gobff/bff/frontend"
@@ -51,7 +52,7 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 		publicURL = "http://[::1]:" + port
 	}
 
-	log := (&devLog{level: *logLevel}).logger(c.stderr)
+	log := (&config.File{Log: config.Log{Level: *logLevel}}).Logger(c.stderr)
 	secret := rand.Text()
 	idp, err := devidp.New(devidp.Config{
 		Issuer: publicURL + "/idp",

@@ -40,9 +40,6 @@ func safeLocalPath(s string) bool {
 	if s == "" || s[0] != '/' {
 		return false
 	}
-	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
-		return false
-	}
 	path, _, _ := strings.Cut(s, "?")
 	path, _, _ = strings.Cut(path, "#")
 	if strings.Contains(path, "//") {

@@ -107,13 +107,16 @@ type Store interface {
 	Delete(ctx context.Context, key Key) error
 
 	// DeleteBySID removes every session of issuer iss with OP session id sid
-	// and returns how many live ones it removed (OpenID Back-Channel Logout,
-	// sid). An empty sid matches nothing.
-	DeleteBySID(ctx context.Context, iss, sid string) (int, error)
+	// and returns the live ones it removed, in any order (OpenID Back-Channel
+	// Logout 1.0, section 2.7, by sid), so that the caller can revoke their
+	// refresh tokens. Expired sessions are removed too but not returned. An
+	// empty sid matches nothing. The lookup is indexed, never a scan.
+	DeleteBySID(ctx context.Context, iss, sid string) ([]*Record, error)
 
 	// DeleteBySub removes every session of issuer iss for subject sub and
-	// returns how many live ones it removed (OpenID Back-Channel Logout, sub only).
-	DeleteBySub(ctx context.Context, iss, sub string) (int, error)
+	// returns the live ones it removed, as DeleteBySID does (Back-Channel
+	// Logout by sub, or "log out everywhere").
+	DeleteBySub(ctx context.Context, iss, sub string) ([]*Record, error)
 
 	// ListBySub returns the live sessions of issuer iss for subject sub.
 	ListBySub(ctx context.Context, iss, sub string) ([]*Record, error)
@@ -132,8 +135,14 @@ type Store interface {
 	SeenJTI(ctx context.Context, id string, ttl time.Duration) (seen bool, err error)
 
 	// DeleteExpired removes expired sessions, locks and identifiers and
-	// returns how many sessions it removed.
+	// returns how many sessions it removed. Stores whose server expires
+	// entries itself may do less, or nothing, and report 0.
 	DeleteExpired(ctx context.Context) (int, error)
+
+	// Ping reports whether the store can serve requests now: a round trip
+	// to its server, for readiness probes. An error means requests that
+	// need the store fail until it is back.
+	Ping(ctx context.Context) error
 
 	// Close releases the store's resources.
 	Close() error

@@ -241,25 +241,24 @@ func (s *Store) Delete(ctx context.Context, key session.Key) error {
 }
 
 // DeleteBySID implements [session.Store.DeleteBySID]. Sessions without a
-// sid are never matched, and the count leaves out expired sessions, which
-// are removed too.
-func (s *Store) DeleteBySID(ctx context.Context, iss, sid string) (int, error) {
+// sid are never matched; expired sessions are removed too but not returned.
+func (s *Store) DeleteBySID(ctx context.Context, iss, sid string) ([]*session.Record, error) {
 	if sid == "" {
-		return 0, nil
+		return nil, nil
 	}
 	return s.deleteIndexed(ctx, bucketSID, iss, sid)
 }
 
-// DeleteBySub implements [session.Store.DeleteBySub]. The count leaves out
-// expired sessions, which are removed too.
-func (s *Store) DeleteBySub(ctx context.Context, iss, sub string) (int, error) {
+// DeleteBySub implements [session.Store.DeleteBySub]. Expired sessions are
+// removed too but not returned.
+func (s *Store) DeleteBySub(ctx context.Context, iss, sub string) ([]*session.Record, error) {
 	return s.deleteIndexed(ctx, bucketSub, iss, sub)
 }
 
-func (s *Store) deleteIndexed(ctx context.Context, index []byte, iss, v string) (int, error) {
-	n := 0
+func (s *Store) deleteIndexed(ctx context.Context, index []byte, iss, v string) ([]*session.Record, error) {
+	var live []*session.Record
 	err := s.write(ctx, func(tx *bolt.Tx) (bool, error) {
-		n = 0
+		live = nil
 		keys := scanIndex(tx.Bucket(index), iss, v)
 		now := s.now()
 		for _, key := range keys {
@@ -271,7 +270,7 @@ func (s *Store) deleteIndexed(ctx context.Context, index []byte, iss, v string) 
 				continue
 			}
 			if !rec.Expired(now) {
-				n++
+				live = append(live, rec)
 			}
 			if err := remove(tx, rec); err != nil {
 				return false, err
@@ -280,9 +279,9 @@ func (s *Store) deleteIndexed(ctx context.Context, index []byte, iss, v string) 
 		return len(keys) > 0, nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return n, nil
+	return live, nil
 }
 
 // ListBySub implements [session.Store.ListBySub].
@@ -464,6 +463,19 @@ func sweep(b *bolt.Bucket, now time.Time, end func([]byte) (time.Time, bool)) (i
 		}
 	}
 	return len(expired), nil
+}
+
+// Ping implements [session.Store.Ping]: a read transaction, which fails
+// once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return fmt.Errorf("boltstore: ping: %w", err)
+	}
+	return tx.Rollback()
 }
 
 // Close implements [session.Store.Close]. Closing a closed store is a no-op.

@@ -81,8 +81,8 @@ func TestReopen(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("ListBySub after reopen = %d sessions, %v; want 2", len(list), err)
 	}
-	if n, err := s.DeleteBySID(ctx, "https://op.example", "sid-1"); err != nil || n != 1 {
-		t.Fatalf("DeleteBySID after reopen = %d, %v; want 1", n, err)
+	if del, err := s.DeleteBySID(ctx, "https://op.example", "sid-1"); err != nil || len(del) != 1 {
+		t.Fatalf("DeleteBySID after reopen = %d sessions, %v; want 1", len(del), err)
 	}
 	clock.Advance(time.Hour)
 	if n, err := s.DeleteExpired(ctx); err != nil || n != 1 {
@@ -170,8 +170,8 @@ func TestIndexKeysUnambiguous(t *testing.T) {
 		if err != nil || len(list) != 1 {
 			t.Fatalf("ListBySub(%q, %q) = %d sessions, %v; want 1", p[0], p[1], len(list), err)
 		}
-		if n, err := s.DeleteBySID(ctx, p[0], p[1]); err != nil || n != want {
-			t.Fatalf("DeleteBySID(%q, %q) = %d, %v; want %d", p[0], p[1], n, err, want)
+		if del, err := s.DeleteBySID(ctx, p[0], p[1]); err != nil || len(del) != want {
+			t.Fatalf("DeleteBySID(%q, %q) = %d sessions, %v; want %d", p[0], p[1], len(del), err, want)
 		}
 	}
 }

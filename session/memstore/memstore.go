@@ -174,37 +174,36 @@ func (s *Store) Delete(_ context.Context, key session.Key) error {
 }
 
 // DeleteBySID implements [session.Store.DeleteBySID]. Sessions without a
-// sid are never matched, and the count leaves out expired sessions, which
-// are removed too.
-func (s *Store) DeleteBySID(_ context.Context, iss, sid string) (int, error) {
+// sid are never matched; expired sessions are removed too but not returned.
+func (s *Store) DeleteBySID(_ context.Context, iss, sid string) ([]*session.Record, error) {
 	if sid == "" {
-		return 0, nil
+		return nil, nil
 	}
 	return s.deleteIndexed(s.bySID, indexKey{iss, sid})
 }
 
-// DeleteBySub implements [session.Store.DeleteBySub]. The count leaves out
-// expired sessions, which are removed too.
-func (s *Store) DeleteBySub(_ context.Context, iss, sub string) (int, error) {
+// DeleteBySub implements [session.Store.DeleteBySub]. Expired sessions are
+// removed too but not returned.
+func (s *Store) DeleteBySub(_ context.Context, iss, sub string) ([]*session.Record, error) {
 	return s.deleteIndexed(s.bySub, indexKey{iss, sub})
 }
 
-func (s *Store) deleteIndexed(index map[indexKey]keySet, ik indexKey) (int, error) {
+func (s *Store) deleteIndexed(index map[indexKey]keySet, ik indexKey) ([]*session.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 	now := s.now()
-	n := 0
+	var live []*session.Record
 	for key := range index[ik] { // remove may delete from the set: allowed while ranging
 		rec := s.sessions[key]
 		if !rec.Expired(now) {
-			n++
+			live = append(live, rec)
 		}
 		s.remove(rec)
 	}
-	return n, nil
+	return live, nil
 }
 
 // ListBySub implements [session.Store.ListBySub]. The records are the
@@ -311,6 +310,17 @@ func (s *Store) DeleteExpired(context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Ping implements [session.Store.Ping]: it fails only once the store is
+// closed.
+func (s *Store) Ping(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // Close implements [session.Store.Close]: it drops everything. Closing a

@@ -436,7 +436,9 @@ func testDeleteBySID(h *harness) {
 	expired = h.create(expired)
 	h.clock.Advance(time.Minute)
 
-	h.deleteBySID(iss, "s1", len(target))
+	deleted, err := h.s.DeleteBySID(h.ctx, iss, "s1")
+	h.noErr("DeleteBySID", err)
+	h.wantSame("DeleteBySID", deleted, target...) // with their Data, for revocation
 	for _, r := range target {
 		h.wantNotFound(r.Key)
 	}
@@ -481,7 +483,9 @@ func testDeleteBySub(h *harness) {
 	expired = h.create(expired)
 	h.clock.Advance(time.Minute)
 
-	h.deleteBySub(iss, "alice", len(target))
+	deleted, err := h.s.DeleteBySub(h.ctx, iss, "alice")
+	h.noErr("DeleteBySub", err)
+	h.wantSame("DeleteBySub", deleted, target...)
 	for _, r := range target {
 		h.wantNotFound(r.Key)
 	}
@@ -615,11 +619,16 @@ func testDeleteExpired(h *harness) {
 	h.deleteBySID(iss, "s1", 2)
 }
 
+// Ping succeeds on an open store and fails on a closed one.
 func testClose(h *harness) {
 	h.create(h.newRecord("alice", "s1"))
+	h.noErr("Ping", h.s.Ping(h.ctx))
 	h.closed = true
 	if err := h.s.Close(); err != nil {
 		h.t.Fatalf("Close: %v", err)
+	}
+	if err := h.s.Ping(h.ctx); err == nil {
+		h.t.Fatal("Ping of a closed store succeeded")
 	}
 }
 

@@ -231,25 +231,44 @@ func (h *harness) noErr(op string, err error) {
 	}
 }
 
+// deleteBySID calls DeleteBySID and checks that it returned want sessions.
 func (h *harness) deleteBySID(iss, sid string, want int) {
 	h.t.Helper()
-	n, err := h.s.DeleteBySID(h.ctx, iss, sid)
+	got, err := h.s.DeleteBySID(h.ctx, iss, sid)
 	if err != nil {
 		h.t.Fatalf("DeleteBySID(%q, %q): %v", iss, sid, err)
 	}
-	if n != want {
-		h.t.Fatalf("DeleteBySID(%q, %q) = %d, want %d", iss, sid, n, want)
+	if len(got) != want {
+		h.t.Fatalf("DeleteBySID(%q, %q) returned %d sessions %v, want %d", iss, sid, len(got), keysOf(got), want)
 	}
 }
 
+// deleteBySub calls DeleteBySub and checks that it returned want sessions.
 func (h *harness) deleteBySub(iss, sub string, want int) {
 	h.t.Helper()
-	n, err := h.s.DeleteBySub(h.ctx, iss, sub)
+	got, err := h.s.DeleteBySub(h.ctx, iss, sub)
 	if err != nil {
 		h.t.Fatalf("DeleteBySub(%q, %q): %v", iss, sub, err)
 	}
-	if n != want {
-		h.t.Fatalf("DeleteBySub(%q, %q) = %d, want %d", iss, sub, n, want)
+	if len(got) != want {
+		h.t.Fatalf("DeleteBySub(%q, %q) returned %d sessions %v, want %d", iss, sub, len(got), keysOf(got), want)
+	}
+}
+
+// wantSame checks that got holds exactly the records want, in any order,
+// every field equal.
+func (h *harness) wantSame(what string, got []*session.Record, want ...*session.Record) {
+	h.t.Helper()
+	byKey := func(a, b *session.Record) int { return bytes.Compare(a.Key[:], b.Key[:]) }
+	got = slices.Clone(got)
+	slices.SortFunc(got, byKey)
+	want = slices.Clone(want)
+	slices.SortFunc(want, byKey)
+	if len(got) != len(want) {
+		h.t.Fatalf("%s returned %d sessions %v, want %d %v", what, len(got), keysOf(got), len(want), keysOf(want))
+	}
+	for i := range got {
+		checkRecord(h.t, fmt.Sprintf("%s[%d]", what, i), got[i], want[i])
 	}
 }
 
@@ -260,18 +279,7 @@ func (h *harness) wantList(iss, sub string, want ...*session.Record) {
 	if err != nil {
 		h.t.Fatalf("ListBySub(%q, %q): %v", iss, sub, err)
 	}
-	byKey := func(a, b *session.Record) int { return bytes.Compare(a.Key[:], b.Key[:]) }
-	got = slices.Clone(got)
-	slices.SortFunc(got, byKey)
-	want = slices.Clone(want)
-	slices.SortFunc(want, byKey)
-	if len(got) != len(want) {
-		h.t.Fatalf("ListBySub(%q, %q) returned %d sessions %v, want %d %v",
-			iss, sub, len(got), keysOf(got), len(want), keysOf(want))
-	}
-	for i := range got {
-		checkRecord(h.t, fmt.Sprintf("ListBySub(%q, %q)[%d]", iss, sub, i), got[i], want[i])
-	}
+	h.wantSame(fmt.Sprintf("ListBySub(%q, %q)", iss, sub), got, want...)
 }
 
 func (h *harness) lock(name string, ttl time.Duration) session.Lease {

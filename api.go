@@ -182,6 +182,17 @@ func (b *BFF) authorizeAPI(route *apiRoute) func(http.ResponseWriter, *http.Requ
 			}
 		}
 		_, s, err = b.refresher.UserToken(ctx, s)
+		if errors.Is(err, token.ErrTokenExpired) {
+			// Session.OutliveTokens: the session goes on without a token.
+			switch route.token {
+			case TokenUserOrNone:
+				return "", true
+			case TokenUserOrClient:
+				return b.clientAuthorization(ctx, w, route)
+			}
+			problem(w, http.StatusUnauthorized, "the access token has expired; log in again")
+			return "", false
+		}
 		if err != nil {
 			b.tokenFailed(w, r, err)
 			return "", false

@@ -105,6 +105,8 @@ func New(cfg Config) (*BFF, error) {
 		Sessions:      b.sessions,
 		RelyingParty:  b.rp,
 		RefreshBefore: cfg.OIDC.RefreshBefore,
+		LockTTL:       cfg.OIDC.RefreshLockTTL,
+		KeepExpired:   cfg.Session.OutliveTokens,
 		Logger:        b.log,
 		Now:           cfg.Now,
 	})
@@ -181,11 +183,16 @@ func (b *BFF) RedirectURL() string { return b.publicURL + b.cfg.OIDC.CallbackPat
 // the OP.
 func (b *BFF) PostLogoutRedirectURL() string { return b.publicURL + b.cfg.OIDC.SignoutCallbackPath }
 
-// RunMaintenance removes expired sessions from the store every interval
-// (default 10 minutes) until ctx ends.
+// RunMaintenance removes expired sessions, used login states and old
+// logout-token ids from the store every interval (0: the configured
+// Session.CleanupInterval, default 10 minutes) until ctx ends. Stores whose
+// server expires entries itself (Redis) have little to do; bbolt needs it.
 func (b *BFF) RunMaintenance(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
-		interval = 10 * time.Minute
+		interval = b.cfg.Session.CleanupInterval
+	}
+	if interval <= 0 {
+		interval = DefaultCleanupInterval
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -120,9 +120,7 @@ func (b *BFF) endPrevious(ctx context.Context, r *http.Request, tx *loginTx) {
 			continue
 		}
 		b.log.InfoContext(ctx, "previous session ended by a new login", "session", key.String(), "sub", old.Subject)
-		if old.Tokens.RefreshToken != "" {
-			b.revoke(ctx, old.Tokens.RefreshToken)
-		}
+		b.revokeRefreshTokens(ctx, old.Tokens.RefreshToken)
 	}
 }
 

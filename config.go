@@ -18,6 +18,7 @@ const (
 	DefaultSignoutCallbackPath    = "/signout-callback-oidc"
 	DefaultPostLogoutRedirectPath = "/"
 	DefaultLoginTimeout           = 10 * time.Minute
+	DefaultCleanupInterval        = 10 * time.Minute
 )
 
 // DefaultScopes are requested when Config.OIDC.Scopes is empty.
@@ -86,8 +87,28 @@ type OIDCConfig struct {
 	// default 10 minutes.
 	LoginTimeout time.Duration
 	// RefreshBefore is how long before its expiry an access token is
-	// refreshed; default one minute.
+	// refreshed; default one minute (or half the token's lifetime, when
+	// that is shorter).
 	RefreshBefore time.Duration
+	// RefreshLockTTL bounds how long one bff instance may hold a session's
+	// refresh lock in the store; default 30s. An instance that dies while
+	// refreshing holds up that session's refresh for this long, after which
+	// another instance takes over. Keep it well above the OP's usual
+	// response time: the token request gets three quarters of it.
+	RefreshLockTTL time.Duration
+	// SkipRevocation turns off the revocation (RFC 7009) of a session's
+	// refresh token when the session ends by logout, back-channel logout or
+	// a new login. By default bff revokes it when the OP has a
+	// revocation_endpoint, as Duende.BFF's RevokeRefreshTokenOnLogout does.
+	SkipRevocation bool
+	// BackchannelStrictTyp requires logout tokens to carry the JWT header
+	// "typ": "logout+jwt" (Back-Channel Logout 1.0, section 2.4). Off by
+	// default, since many OPs do not send it yet.
+	BackchannelStrictTyp bool
+	// BackchannelAllSessions makes a back-channel logout that names a sid
+	// end every session of that user at this OP, not only the sessions of
+	// that OP session (Duende.BFF's BackchannelLogoutAllUserSessions).
+	BackchannelAllSessions bool
 }
 
 // SessionConfig configures server-side sessions.
@@ -101,6 +122,19 @@ type SessionConfig struct {
 	Lifetime time.Duration
 	// IdleTimeout ends a session unused for that long; default 1h.
 	IdleTimeout time.Duration
+	// OutliveTokens keeps a session whose access token has expired and
+	// which has no refresh token until the session's own end, instead of
+	// ending it with the token: user_or_none routes then go upstream
+	// without a token, user_or_client routes with the client token, and
+	// user routes answer 401. By default the session ends with its last
+	// usable token, so a SPA never sees a session that looks logged in but
+	// cannot call its APIs. A refresh token the OP refuses (invalid_grant)
+	// ends the session either way.
+	OutliveTokens bool
+	// CleanupInterval is how often RunMaintenance removes expired
+	// sessions, used login states and old logout-token ids from stores that
+	// do not expire them themselves; default 10 minutes.
+	CleanupInterval time.Duration
 }
 
 // ConfigError names the configuration field that is wrong.
@@ -195,6 +229,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.OIDC.RefreshBefore < 0 {
 		return cfg, configErr("oidc.refresh_before", "must be positive")
+	}
+	if cfg.OIDC.RefreshLockTTL < 0 {
+		return cfg, configErr("oidc.refresh_lock_ttl", "must be positive")
+	}
+	if cfg.OIDC.RefreshLockTTL > 0 && cfg.OIDC.RefreshLockTTL < time.Second {
+		return cfg, configErr("oidc.refresh_lock_ttl", "%v is too short for a request to the OP; use at least 1s", cfg.OIDC.RefreshLockTTL)
+	}
+	if cfg.Session.CleanupInterval < 0 {
+		return cfg, configErr("session.cleanup_interval", "must be positive")
 	}
 	if err := cfg.validateAPIs(); err != nil {
 		return cfg, err

@@ -2,6 +2,7 @@ package bff_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,18 +18,65 @@ import (
 // client.
 func newDevIDPApp(t *testing.T, edit ...func(*bff.Config)) (*devidp.Provider, *app) {
 	t.Helper()
+	op, a := newDevOPApp(t, devOPOptions{}, edit...)
+	return op.Provider, a
+}
+
+// devOPOptions adjust the embedded OP of newDevOPApp.
+type devOPOptions struct {
+	// idp may change the OP's configuration before devidp.New.
+	idp func(*devidp.Config)
+	// backchannel registers the BFF's /bff/backchannel as the client's
+	// back-channel logout URI.
+	backchannel bool
+}
+
+// devOP is the real embedded OP on its own loopback server, which a test can
+// stop and start again on the same address; the OP's state (grants,
+// sessions, keys) lives on in the Provider meanwhile.
+type devOP struct {
+	*devidp.Provider
+	t      *testing.T
+	addr   string
+	server *httptest.Server
+}
+
+// Stop closes the OP's server: connections to it are refused.
+func (o *devOP) Stop() { o.server.Close() }
+
+// Start serves the OP again on its address.
+func (o *devOP) Start() {
+	o.t.Helper()
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		o.t.Fatalf("restarting the OP on %s: %v", o.addr, err)
+	}
+	handler := o.server.Config.Handler
+	o.server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: handler}}
+	o.server.Start()
+}
+
+// newDevOPApp is newDevIDPApp with options for the OP, and the OP's server
+// under the test's control.
+func newDevOPApp(t *testing.T, opts devOPOptions, edit ...func(*bff.Config)) (*devOP, *app) {
+	t.Helper()
 	opServer := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + opServer.Listener.Addr().String() + "/idp"
 	a := newApp(t, issuer, "bff-e2e", "e2e-secret", edit...)
-	idp, err := devidp.New(devidp.Config{
-		Issuer: issuer,
-		Clients: []devidp.Client{{
-			ID:                     "bff-e2e",
-			Secret:                 "e2e-secret",
-			RedirectURIs:           []string{a.bff.RedirectURL()},
-			PostLogoutRedirectURIs: []string{a.bff.PostLogoutRedirectURL()},
-		}},
-	})
+	client := devidp.Client{
+		ID:                     "bff-e2e",
+		Secret:                 "e2e-secret",
+		RedirectURIs:           []string{a.bff.RedirectURL()},
+		PostLogoutRedirectURIs: []string{a.bff.PostLogoutRedirectURL()},
+	}
+	if opts.backchannel {
+		client.BackChannelLogoutURI = a.url("/bff/backchannel")
+	}
+	cfg := devidp.Config{Issuer: issuer, Clients: []devidp.Client{client}}
+	if opts.idp != nil {
+		opts.idp(&cfg)
+	}
+	idp, err := devidp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +84,9 @@ func newDevIDPApp(t *testing.T, edit ...func(*bff.Config)) (*devidp.Provider, *a
 	mux.Handle("/idp/", idp)
 	opServer.Config.Handler = mux
 	opServer.Start()
-	t.Cleanup(opServer.Close)
-	return idp, a
+	op := &devOP{Provider: idp, t: t, addr: opServer.Listener.Addr().String(), server: opServer}
+	t.Cleanup(func() { op.server.Close() })
+	return op, a
 }
 
 // TestEndToEndWithRealOP logs alice in through the login form of the real

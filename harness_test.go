@@ -44,6 +44,7 @@ type app struct {
 	store  session.Store
 	clock  *clock
 	local  *http.ServeMux
+	cfg    bff.Config // as given to bff.New
 }
 
 // newApp starts a BFF for a client of the OP at issuer. edit may change the
@@ -79,7 +80,7 @@ func newApp(t *testing.T, issuer, clientID, clientSecret string, edit ...func(*b
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.bff = b
+	a.bff, a.cfg = b, cfg
 	// Local handlers of the app under /local/ (and /api/me); everything
 	// else goes to the BFF directly, with no ServeMux cleaning paths first.
 	a.local = http.NewServeMux()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gobff/bff/internal/cookie"
@@ -24,8 +25,13 @@ type signoutTx struct {
 	ReturnURL string `json:"r"`
 }
 
-// revokeTimeout bounds the refresh token revocation that logout waits for.
-const revokeTimeout = 5 * time.Second
+// Bounds of refresh token revocation: a user's redirect waits at most
+// revokeWait for it; a revocation still running then goes on in the
+// background until revokeTimeout.
+const (
+	revokeWait    = 2 * time.Second
+	revokeTimeout = 10 * time.Second
+)
 
 // handleLogout ends the session: GET /bff/logout?sid=...&returnUrl=/path.
 //
@@ -73,9 +79,7 @@ func (b *BFF) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.log.InfoContext(ctx, "logout", "session", s.Key.String(), "sub", s.Subject)
-	if s.Tokens.RefreshToken != "" {
-		b.revoke(ctx, s.Tokens.RefreshToken)
-	}
+	b.revokeRefreshTokens(ctx, s.Tokens.RefreshToken)
 
 	state := rand.Text()
 	endURL, err := b.rp.EndSessionURL(ctx, s.Tokens.IDToken, b.PostLogoutRedirectURL(), state)
@@ -96,18 +100,41 @@ func (b *BFF) handleLogout(w http.ResponseWriter, r *http.Request) {
 	redirect(w, endURL)
 }
 
-// revoke revokes a refresh token at the OP, logging rather than failing:
-// the session is already gone.
-func (b *BFF) revoke(ctx context.Context, refreshToken string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
-	defer cancel()
-	err := b.rp.Revoke(ctx, refreshToken, "refresh_token")
-	switch {
-	case err == nil:
-		b.log.DebugContext(ctx, "refresh token revoked")
-	case errors.Is(err, oidc.ErrNoRevocationEndpoint):
-	default:
-		b.log.WarnContext(ctx, "refresh token revocation failed", "error", err)
+// revokeRefreshTokens revokes refresh tokens of ended sessions at the OP
+// (RFC 7009), unless Config.OIDC.SkipRevocation, logging rather than
+// failing: the sessions are already gone. It returns once every revocation
+// has finished or after revokeWait, whichever is first, so a slow OP does
+// not hold up the user's redirect; the rest finish in the background.
+func (b *BFF) revokeRefreshTokens(ctx context.Context, tokens ...string) {
+	if b.cfg.OIDC.SkipRevocation {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, t := range tokens {
+		if t == "" {
+			continue
+		}
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+			defer cancel()
+			err := b.rp.Revoke(rctx, t, "refresh_token")
+			switch {
+			case err == nil:
+				b.log.DebugContext(rctx, "refresh token revoked")
+			case errors.Is(err, oidc.ErrNoRevocationEndpoint):
+			default:
+				b.log.WarnContext(rctx, "refresh token revocation failed", "error", err)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(revokeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		b.log.InfoContext(ctx, "refresh token revocation is slow; finishing it in the background")
 	}
 }
 

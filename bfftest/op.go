@@ -71,6 +71,11 @@ type OP struct {
 	// before the OP handles it (and outside its lock), for tests that must
 	// hold a request in flight. Set it before the flow starts.
 	BeforeToken func(form url.Values)
+	// BeforeRevoke is BeforeToken for the revocation endpoint.
+	BeforeRevoke func(form url.Values)
+	// TokenStatus, when set, makes the token endpoint answer every request
+	// with this HTTP status and no token, as an OP in trouble does (503).
+	TokenStatus int
 
 	key   *rsa.PrivateKey
 	keyID string
@@ -274,6 +279,10 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	op.tokenForms = append(op.tokenForms, r.PostForm)
+	if op.TokenStatus != 0 {
+		http.Error(w, http.StatusText(op.TokenStatus), op.TokenStatus)
+		return
+	}
 	if !op.authenticated(r) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client")
 		return
@@ -417,6 +426,9 @@ func (op *OP) revoke(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
+	}
+	if op.BeforeRevoke != nil {
+		op.BeforeRevoke(r.PostForm)
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()

@@ -249,3 +249,42 @@ func TestHTTPOnLoopbackIsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenAndLogoutSettings: the token lifecycle and logout keys reach
+// bff.Config.
+func TestTokenAndLogoutSettings(t *testing.T) {
+	yaml := strings.Replace(validYAML, `  scopes: ["openid", "profile"]`, `  scopes: ["openid", "profile"]
+  refresh_before: 2m
+  refresh_lock_ttl: 20s
+  skip_revocation: true
+  backchannel_strict_typ: true
+  backchannel_all_sessions: true`, 1) + `
+`
+	yaml = strings.Replace(yaml, `  idle_timeout: "30m"`, `  idle_timeout: "30m"
+  outlive_tokens: true
+  cleanup_interval: 1m`, 1)
+	f, err := config.Load(writeFile(t, yaml), []string{"BFF_OIDC_REFRESH_LOCK_TTL=25s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.BFFConfig(memstore.New(), slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, s := cfg.OIDC, cfg.Session
+	if o.RefreshBefore != 2*time.Minute || o.RefreshLockTTL != 25*time.Second || !o.SkipRevocation ||
+		!o.BackchannelStrictTyp || !o.BackchannelAllSessions || !s.OutliveTokens || s.CleanupInterval != time.Minute {
+		t.Fatalf("settings not carried over: %+v %+v", o, s)
+	}
+	if _, err := bff.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.OIDC.RefreshLockTTL = 100 * time.Millisecond
+	var ce *bff.ConfigError
+	if _, err := bff.New(cfg); !errors.As(err, &ce) || ce.Field != "oidc.refresh_lock_ttl" {
+		t.Fatalf("a 100ms lock ttl: %v", err)
+	}
+}

@@ -65,15 +65,21 @@ type OIDC struct {
 	SkipUserInfo           bool     `yaml:"skip_userinfo"`
 	LoginTimeout           Duration `yaml:"login_timeout"`
 	RefreshBefore          Duration `yaml:"refresh_before"`
+	RefreshLockTTL         Duration `yaml:"refresh_lock_ttl"`
+	SkipRevocation         bool     `yaml:"skip_revocation"`
+	BackchannelStrictTyp   bool     `yaml:"backchannel_strict_typ"`
+	BackchannelAllSessions bool     `yaml:"backchannel_all_sessions"`
 }
 
 // Session is the session section.
 type Session struct {
 	// Store is memory://, bolt://PATH; default bolt://./data/sessions.db.
-	Store       string   `yaml:"store"`
-	CookieName  string   `yaml:"cookie_name"`
-	Lifetime    Duration `yaml:"lifetime"`
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	Store           string   `yaml:"store"`
+	CookieName      string   `yaml:"cookie_name"`
+	Lifetime        Duration `yaml:"lifetime"`
+	IdleTimeout     Duration `yaml:"idle_timeout"`
+	OutliveTokens   bool     `yaml:"outlive_tokens"`
+	CleanupInterval Duration `yaml:"cleanup_interval"`
 }
 
 // Log is the log section.

@@ -303,3 +303,15 @@ func (p *Provider) RevokeUserTokens(sub string) {
 	p.store.revokeUserTokens(sub)
 	p.log.Info("tokens revoked by administrator", "sub", sub)
 }
+
+// SetAccessTokenLifetime changes the lifetime of access tokens issued from
+// now on, for tests that need a short-lived first token and a longer-lived
+// refreshed one. It does not change tokens already issued.
+func (p *Provider) SetAccessTokenLifetime(d time.Duration) {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	if d <= 0 {
+		d = DefaultAccessTokenLifetime
+	}
+	p.store.accessTokenLifetime = d
+}

@@ -30,7 +30,7 @@ func (rp *RelyingParty) ClientCredentials(ctx context.Context, scopes []string, 
 	if err != nil {
 		return nil, tokenEndpointError("client_credentials", err)
 	}
-	t, err := tokensOf(tok)
+	t, err := rp.tokensOf(tok)
 	if err != nil {
 		return nil, err
 	}

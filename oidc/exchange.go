@@ -55,7 +55,7 @@ func (rp *RelyingParty) Exchange(ctx context.Context, code string, req AuthReque
 	if err != nil {
 		return nil, tokenEndpointError("token", err)
 	}
-	tokens, err := tokensOf(tok)
+	tokens, err := rp.tokensOf(tok)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (rp *RelyingParty) Refresh(ctx context.Context, refreshToken, previousIDTok
 	if err != nil {
 		return nil, tokenEndpointError("refresh", err)
 	}
-	tokens, err := tokensOf(tok)
+	tokens, err := rp.tokensOf(tok)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +117,17 @@ func (rp *RelyingParty) Refresh(ctx context.Context, refreshToken, previousIDTok
 }
 
 // tokensOf reads an oauth2.Token, checking that its type is one bff can
-// present (RFC 6750; RFC 6749, section 7.1).
-func tokensOf(tok *oauth2.Token) (Tokens, error) {
+// present (RFC 6750; RFC 6749, section 7.1). The expiry counts expires_in
+// from the relying party's clock, which x/oauth2 does not know.
+func (rp *RelyingParty) tokensOf(tok *oauth2.Token) (Tokens, error) {
 	t := Tokens{
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.TokenType,
 		Expiry:       tok.Expiry,
 		RefreshToken: tok.RefreshToken,
+	}
+	if tok.ExpiresIn > 0 {
+		t.Expiry = rp.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
 	if t.AccessToken == "" {
 		return Tokens{}, invalid(RuleTokenType, "the token response has no access_token")

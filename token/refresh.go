@@ -23,8 +23,12 @@ const (
 	DefaultRefreshBefore = time.Minute
 	DefaultLockTTL       = 30 * time.Second
 	DefaultPollInterval  = 25 * time.Millisecond
-	DefaultWaitMax       = 15 * time.Second
 )
+
+// waitBeyondLock is how much longer than the lock ttl an instance waits for
+// another's refresh by default: long enough to take the lock over from an
+// instance that died holding it.
+const waitBeyondLock = 5 * time.Second
 
 // ErrSessionEnded means the session can no longer get a usable token (the OP
 // answered invalid_grant, or the access token expired and there is no
@@ -32,6 +36,12 @@ const (
 // SPA gets 401 and logs in again, instead of a session that looks alive but
 // cannot call anything.
 var ErrSessionEnded = errors.New("token: the session has ended")
+
+// ErrTokenExpired means the access token has expired and there is no
+// refresh token, but the session goes on because the refresher was
+// configured with KeepExpired: the caller serves the request without the
+// user's token, or answers 401.
+var ErrTokenExpired = errors.New("token: the access token has expired and cannot be refreshed")
 
 // RefresherConfig configures a [Refresher].
 type RefresherConfig struct {
@@ -41,16 +51,26 @@ type RefresherConfig struct {
 	// refreshed; default one minute.
 	RefreshBefore time.Duration
 	// LockTTL bounds how long one instance may hold a session's refresh
-	// lock, should it die mid-refresh; default 30s.
+	// lock, should it die mid-refresh; default 30s. The request to the
+	// token endpoint is given three quarters of it, so a refresh always
+	// ends while its lock is held.
 	LockTTL time.Duration
 	// PollInterval is how often an instance that found the lock taken
 	// re-reads the session to pick up the other instance's result; default
 	// 25ms.
 	PollInterval time.Duration
-	// WaitMax bounds that wait; default 15s.
+	// WaitMax bounds that wait; default LockTTL + 5s, so that a waiter
+	// outlasts the lock of an instance that died while refreshing and
+	// takes the refresh over.
 	WaitMax time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// KeepExpired keeps a session whose access token has expired and
+	// which has no refresh token: UserToken answers ErrTokenExpired instead
+	// of ending it. By default such a session ends (ErrSessionEnded), so a
+	// SPA never sees a session that looks logged in but cannot call its
+	// APIs. A session whose refresh token the OP refuses ends either way.
+	KeepExpired bool
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Refresher refreshes sessions' access tokens.
@@ -70,6 +90,7 @@ type Refresher struct {
 	lockTTL       time.Duration
 	poll          time.Duration
 	waitMax       time.Duration
+	keepExpired   bool
 	log           *slog.Logger
 	now           func() time.Time
 	flight        singleflight.Group
@@ -80,14 +101,16 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	if cfg.Sessions == nil || cfg.RelyingParty == nil {
 		return nil, errors.New("token: refresher needs a session manager and a relying party")
 	}
+	lockTTL := orDefault(cfg.LockTTL, DefaultLockTTL)
 	r := &Refresher{
 		sessions:      cfg.Sessions,
 		store:         cfg.Sessions.Store(),
 		rp:            cfg.RelyingParty,
 		refreshBefore: orDefault(cfg.RefreshBefore, DefaultRefreshBefore),
-		lockTTL:       orDefault(cfg.LockTTL, DefaultLockTTL),
+		lockTTL:       lockTTL,
 		poll:          orDefault(cfg.PollInterval, DefaultPollInterval),
-		waitMax:       orDefault(cfg.WaitMax, DefaultWaitMax),
+		waitMax:       orDefault(cfg.WaitMax, lockTTL+waitBeyondLock),
+		keepExpired:   cfg.KeepExpired,
 		log:           cfg.Logger,
 		now:           cfg.Now,
 	}
@@ -110,10 +133,19 @@ func orDefault(d, def time.Duration) time.Duration {
 // UserToken returns the session's access token, refreshed first when it
 // expires within RefreshBefore, and the session as it is afterwards. When
 // the OP cannot be reached but the current token has not expired yet, it
-// returns the current token. Errors: ErrSessionEnded, an
-// *oidc.UnavailableError, or a store error.
+// returns the current token. Errors: ErrSessionEnded, ErrTokenExpired (only
+// with KeepExpired), an *oidc.UnavailableError, an *oidc.ProtocolError, or
+// a store error.
 func (r *Refresher) UserToken(ctx context.Context, s *session.Session) (string, *session.Session, error) {
 	if !r.needsRefresh(s) {
+		return s.Tokens.AccessToken, s, nil
+	}
+	if s.Tokens.RefreshToken == "" && r.keepExpired {
+		// Nothing to refresh, nothing to coordinate: the token is good
+		// until it expires, and then the session goes on without one.
+		if r.expired(s) {
+			return "", s, ErrTokenExpired
+		}
 		return s.Tokens.AccessToken, s, nil
 	}
 	ch := r.flight.DoChan(string(s.Key[:]), func() (any, error) {
@@ -133,7 +165,8 @@ func (r *Refresher) UserToken(ctx context.Context, s *session.Session) (string, 
 		// An OP that is down, or that refuses for a reason other than a dead
 		// refresh token (a rotated client secret, say): the current token
 		// still works until it expires.
-		if !errors.Is(res.Err, ErrSessionEnded) && s.Tokens.AccessToken != "" && r.now().Before(s.Tokens.Expiry) {
+		if !errors.Is(res.Err, ErrSessionEnded) && !errors.Is(res.Err, ErrTokenExpired) &&
+			s.Tokens.AccessToken != "" && r.now().Before(s.Tokens.Expiry) {
 			r.log.WarnContext(ctx, "token refresh failed; using the current token until it expires", "session", s.Key.String(), "error", res.Err)
 			return s.Tokens.AccessToken, s, nil
 		}
@@ -206,10 +239,13 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 		return cur, err
 	}
 	if cur.Tokens.RefreshToken == "" {
-		if r.expired(cur) {
-			return nil, r.end(ctx, cur, "the access token expired and there is no refresh token")
+		if !r.expired(cur) {
+			return cur, nil
 		}
-		return cur, nil
+		if r.keepExpired {
+			return nil, ErrTokenExpired
+		}
+		return nil, r.end(ctx, cur, "the access token expired and there is no refresh token")
 	}
 
 	// The refresh must end while the lock is ours: once it expires another

@@ -401,3 +401,81 @@ func TestShortLivedTokenIsRefreshedAtHalfItsLifetime(t *testing.T) {
 		t.Fatalf("a 20s token past half its life: %d refreshes, want 1", n)
 	}
 }
+
+// deadHolder wraps a store so that its leases are never released, as when
+// the process holding a lock is killed.
+type deadHolder struct{ session.Store }
+
+func (d deadHolder) Lock(ctx context.Context, name string, ttl time.Duration) (session.Lease, error) {
+	if _, err := d.Store.Lock(ctx, name, ttl); err != nil {
+		return nil, err
+	}
+	return noRelease{}, nil
+}
+
+type noRelease struct{}
+
+func (noRelease) Release(context.Context) error { return nil }
+
+// TestRefreshTakenOverFromADeadInstance: an instance takes a session's
+// refresh lock and dies before its request reaches the OP. Another instance
+// waits for the lock to expire, then refreshes with the refresh token that
+// was never spent: nothing is lost.
+func TestRefreshTakenOverFromADeadInstance(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.op.BeforeToken = func(form url.Values) {
+		if form.Get("grant_type") != "refresh_token" {
+			return
+		}
+		first := false
+		once.Do(func() { first = true; close(held) })
+		if first {
+			<-release // the dead instance's request never arrives at the OP
+		}
+	}
+	defer close(release)
+	const lockTTL = time.Second
+	mDead, _ := session.NewManager(session.ManagerConfig{Store: deadHolder{f.store}, KeyRing: f.ring})
+	dead, _ := token.NewRefresher(token.RefresherConfig{Sessions: mDead, RelyingParty: f.rp, LockTTL: lockTTL})
+	go dead.UserToken(context.Background(), s)
+	<-held
+
+	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, LockTTL: lockTTL, PollInterval: 10 * time.Millisecond})
+	tok, fresh, err := r.UserToken(context.Background(), s)
+	if err != nil {
+		t.Fatalf("the surviving instance: %v", err)
+	}
+	if tok == s.Tokens.AccessToken || fresh.Tokens.RefreshToken == s.Tokens.RefreshToken {
+		t.Fatal("the surviving instance did not refresh")
+	}
+	stored, err := f.sessions.Get(context.Background(), s.Key)
+	if err != nil || stored.Tokens.AccessToken != tok {
+		t.Fatalf("the refreshed token was not saved: %v", err)
+	}
+}
+
+// TestKeepExpiredKeepsTheSession: with KeepExpired, a session without a
+// refresh token outlives its access token: UserToken says ErrTokenExpired
+// and the session stays.
+func TestKeepExpiredKeepsTheSession(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, -time.Second)
+	noRT := s.Clone()
+	noRT.Tokens.RefreshToken = ""
+	if err := f.sessions.Update(context.Background(), noRT); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, KeepExpired: true})
+	if _, _, err := r.UserToken(context.Background(), noRT); !errors.Is(err, token.ErrTokenExpired) {
+		t.Fatalf("want ErrTokenExpired, got %v", err)
+	}
+	if _, err := f.store.Get(context.Background(), s.Key); err != nil {
+		t.Fatalf("the session ended: %v", err)
+	}
+	if n := f.op.GrantCount("refresh_token"); n != 0 {
+		t.Fatalf("%d refresh attempts without a refresh token", n)
+	}
+}

@@ -13,6 +13,9 @@
 //	GET /bff/logout?sid=...&returnUrl=/path     end the session, and the OP's
 //	GET /signout-callback-oidc                  back from the OP's logout
 //	GET /bff/silent-login                       prompt=none login in an iframe
+//	POST /bff/backchannel                       OpenID Back-Channel Logout
+//	GET /bff/sessions                           the user's sessions (X-CSRF: 1)
+//	POST /bff/sessions/revoke                   end one of them, or all others
 //
 // Mount the BFF on a mux, and wrap the app's own API handlers with
 // [BFF.ProtectAPI] to require the anti-forgery header and a session:
@@ -32,6 +35,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobff/bff/oidc"
@@ -54,6 +58,10 @@ type BFF struct {
 	clientTokens *token.ClientTokens
 	apis         []*apiRoute // longest prefix first
 	frontend     http.Handler
+
+	// background counts work that outlives its request: refresh token
+	// revocations that a user's redirect did not wait for.
+	background sync.WaitGroup
 }
 
 // New checks cfg and returns a BFF. It does not contact the OP: discovery
@@ -130,6 +138,11 @@ func (b *BFF) routes() {
 	mux.HandleFunc("GET /bff/user", b.handleUser)
 	mux.HandleFunc("GET /bff/logout", b.handleLogout)
 	mux.HandleFunc("GET "+b.cfg.OIDC.SignoutCallbackPath, b.handleSignoutCallback)
+	// Every method, so that a wrong one is a 400 as Back-Channel Logout
+	// asks, not the mux's 405.
+	mux.HandleFunc("/bff/backchannel", b.handleBackchannel)
+	mux.HandleFunc("GET /bff/sessions", b.handleSessions)
+	mux.HandleFunc("POST /bff/sessions/revoke", b.handleRevokeSessions)
 	mux.HandleFunc("/bff/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "no such bff endpoint")
 	})
@@ -163,6 +176,20 @@ func (b *BFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.frontend.ServeHTTP(w, r)
 }
 
+// Shutdown waits until work that outlived its request (refresh token
+// revocations still in flight) has finished, or ctx ends. Call it after
+// the HTTP server has shut down, before the process exits.
+func (b *BFF) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { b.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bff: background work still running: %w", ctx.Err())
+	}
+}
+
 // Discover contacts the OP and checks its metadata, so a server can fail at
 // start-up rather than at the first login.
 func (b *BFF) Discover(ctx context.Context) error {
@@ -178,6 +205,20 @@ func (b *BFF) RelyingParty() *oidc.RelyingParty { return b.rp }
 
 // RedirectURL returns the redirect URI to register at the OP.
 func (b *BFF) RedirectURL() string { return b.publicURL + b.cfg.OIDC.CallbackPath }
+
+// BackchannelLogoutURL returns the back-channel logout URI to register at
+// the OP.
+func (b *BFF) BackchannelLogoutURL() string { return b.publicURL + "/bff/backchannel" }
+
+// Ready reports whether the BFF can serve sessions now: whether its store
+// answers. An OP that is down does not make bff unready, since sessions and
+// their still valid tokens keep working without it.
+func (b *BFF) Ready(ctx context.Context) error {
+	if err := b.cfg.Session.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("bff: session store: %w", err)
+	}
+	return nil
+}
 
 // PostLogoutRedirectURL returns the post-logout redirect URI to register at
 // the OP.

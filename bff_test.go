@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -589,7 +590,7 @@ func TestSilentLogin(t *testing.T) {
 		}
 		resp, _ = br.Get(authURL.String())
 		resp, body := br.Get(follow(t, resp))
-		checkSilentPage(t, resp, body, true)
+		checkSilentPage(t, a, resp, body, true)
 		if br.SessionCookie() == "" {
 			t.Fatal("silent login set no session")
 		}
@@ -602,27 +603,31 @@ func TestSilentLogin(t *testing.T) {
 		resp, _ := br.Get(a.url("/bff/silent-login"))
 		resp, _ = br.Get(follow(t, resp))
 		resp, body := br.Get(follow(t, resp))
-		checkSilentPage(t, resp, body, false)
+		checkSilentPage(t, a, resp, body, false)
 	})
 }
 
-func checkSilentPage(t *testing.T, resp *http.Response, body string, loggedIn bool) {
+// checkSilentPage checks the page a silent login's callback answers: a
+// per-response CSP nonce on its only script, no caching, and a postMessage
+// of the outcome aimed at exactly the configured origin.
+func checkSilentPage(t *testing.T, a *app, resp *http.Response, body string, loggedIn bool) {
 	t.Helper()
 	csp := resp.Header.Get("Content-Security-Policy")
 	i := strings.Index(csp, "'nonce-")
 	if resp.StatusCode != http.StatusOK || i < 0 || !strings.Contains(csp, "frame-ancestors 'self'") {
 		t.Fatalf("silent page: %d CSP %q", resp.StatusCode, csp)
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("silent page Cache-Control %q", cc)
+	}
 	nonce := csp[i+7 : i+7+strings.Index(csp[i+7:], "'")]
-	if !strings.Contains(body, `nonce="`+nonce+`"`) {
+	if !strings.Contains(body, `nonce="`+nonce+`"`) || len(nonce) < 16 {
 		t.Error("silent page script lacks the CSP nonce")
 	}
-	want := regexp.MustCompile(`isLoggedIn:\s*false\s*}`)
-	if loggedIn {
-		want = regexp.MustCompile(`isLoggedIn:\s*true\s*}`)
-	}
-	if !want.MatchString(body) || !strings.Contains(body, "window.location.origin") {
-		t.Errorf("silent page: %s", body)
+	want := regexp.MustCompile(`postMessage\(\{source: "bff-silent-login", isLoggedIn:\s*` + strconv.FormatBool(loggedIn) +
+		`\s*\}, "` + regexp.QuoteMeta(a.cfg.PublicURL) + `"\);`)
+	if !want.MatchString(body) {
+		t.Errorf("silent page does not post isLoggedIn %t to exactly %s: %s", loggedIn, a.cfg.PublicURL, body)
 	}
 }
 
@@ -633,14 +638,14 @@ func TestPromptNoneIsASilentLogin(t *testing.T) {
 	resp, _ := br.Get(a.url("/bff/login?prompt=none"))
 	resp, _ = br.Get(follow(t, resp))
 	resp, body := br.Get(follow(t, resp))
-	checkSilentPage(t, resp, body, false)
+	checkSilentPage(t, a, resp, body, false)
 }
 
 func TestSilentLoginWithABadStateAnswersTheIframe(t *testing.T) {
 	_, a := newTestOPApp(t)
 	br := newBrowser(t, a)
 	resp, body := br.Get(a.url("/signin-oidc?state=unknown&code=x"), "Sec-Fetch-Dest", "iframe")
-	checkSilentPage(t, resp, body, false)
+	checkSilentPage(t, a, resp, body, false)
 }
 
 func TestLoginRejectsUnknownPrompt(t *testing.T) {

@@ -88,6 +88,7 @@ func (b *BFF) handleCallback(w http.ResponseWriter, r *http.Request) {
 				IDToken:      res.Tokens.IDToken,
 				Scope:        res.Tokens.Scope,
 			},
+			UserAgent: summarizeUserAgent(r.UserAgent()),
 		},
 	}
 	if err := b.sessions.Create(ctx, w, s); err != nil {
@@ -164,14 +165,16 @@ func (b *BFF) finishLogin(w http.ResponseWriter, r *http.Request, tx *loginTx, l
 var silentPage = template.Must(template.New("silent").Parse(`<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>bff silent login</title>
 <script nonce="{{.Nonce}}">
-window.parent.postMessage({source: "bff-silent-login", isLoggedIn: {{.LoggedIn}}}, window.location.origin);
+window.parent.postMessage({source: "bff-silent-login", isLoggedIn: {{.LoggedIn}}}, {{.Origin}});
 </script>
 </html>
 `))
 
 // silentResult answers a silent login's callback in its iframe: a message to
-// the parent window, which must be of this origin (the postMessage target
-// and frame-ancestors both say so), under a CSP that runs only this script.
+// the parent window, which must be of the public URL's origin (the
+// postMessage target and frame-ancestors both say so; the configured origin,
+// not the page's, so that no Host header can redirect the message), under a
+// CSP that runs only this script.
 func (b *BFF) silentResult(w http.ResponseWriter, loggedIn bool) {
 	nonce := rand.Text()
 	h := w.Header()
@@ -183,5 +186,6 @@ func (b *BFF) silentResult(w http.ResponseWriter, loggedIn bool) {
 	_ = silentPage.Execute(w, struct {
 		Nonce    string
 		LoggedIn bool
-	}{nonce, loggedIn})
+		Origin   string
+	}{nonce, loggedIn, b.publicURL})
 }

@@ -114,7 +114,9 @@ func (b *BFF) revokeRefreshTokens(ctx context.Context, tokens ...string) {
 		if t == "" {
 			continue
 		}
+		b.background.Add(1)
 		wg.Go(func() {
+			defer b.background.Done()
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 			defer cancel()
 			err := b.rp.Revoke(rctx, t, "refresh_token")

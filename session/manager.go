@@ -347,3 +347,56 @@ func validID(id string) bool {
 	}
 	return true
 }
+
+// DeleteBySID removes every session of issuer iss with the OP session id
+// sid and returns them opened, so the caller can revoke their refresh
+// tokens (Back-Channel Logout by sid). A session that cannot be opened any
+// more is removed but not returned.
+func (m *Manager) DeleteBySID(ctx context.Context, iss, sid string) ([]*Session, error) {
+	recs, err := m.store.DeleteBySID(ctx, iss, sid)
+	if err != nil {
+		return nil, fmt.Errorf("session: delete by sid: %w", err)
+	}
+	return m.openRemoved(recs), nil
+}
+
+// DeleteBySub removes every session of issuer iss for subject sub and
+// returns them opened, as DeleteBySID does.
+func (m *Manager) DeleteBySub(ctx context.Context, iss, sub string) ([]*Session, error) {
+	recs, err := m.store.DeleteBySub(ctx, iss, sub)
+	if err != nil {
+		return nil, fmt.Errorf("session: delete by sub: %w", err)
+	}
+	return m.openRemoved(recs), nil
+}
+
+// ListBySub returns the live sessions of issuer iss for subject sub,
+// opened. Sessions that cannot be opened are left out.
+func (m *Manager) ListBySub(ctx context.Context, iss, sub string) ([]*Session, error) {
+	recs, err := m.store.ListBySub(ctx, iss, sub)
+	if err != nil {
+		return nil, fmt.Errorf("session: list by sub: %w", err)
+	}
+	out := make([]*Session, 0, len(recs))
+	for _, rec := range recs {
+		if s, err := m.open(rec); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (m *Manager) openRemoved(recs []*Record) []*Session {
+	out := make([]*Session, 0, len(recs))
+	for _, rec := range recs {
+		m.cache.forget(rec.Key)
+		if s, err := m.open(rec); err == nil {
+			m.cache.forget(rec.Key) // open cached it again
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// IdleTimeout returns the sliding session timeout.
+func (m *Manager) IdleTimeout() time.Duration { return m.idleTimeout }

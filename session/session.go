@@ -47,6 +47,10 @@ type Payload struct {
 	Claims json.RawMessage `json:"claims,omitempty"`
 	// Tokens are the OAuth tokens bff holds for the user.
 	Tokens Tokens `json:"tokens"`
+	// UserAgent is a short summary of the browser that logged in, such as
+	// "Firefox on Linux", for the user's list of sessions; never the full
+	// header.
+	UserAgent string `json:"ua,omitempty"`
 
 	// authorization caches the Authorization header value of authFor, set
 	// once before the payload is shared, so requests do not build it again.

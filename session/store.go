@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -25,6 +26,16 @@ func KeyOf(cookieValue string) Key {
 // is enough to correlate log lines of one session and useless to an attacker.
 func (k Key) String() string {
 	return hex.EncodeToString(k[:4])
+}
+
+// Handle returns a public name of the session for the user's list of
+// sessions: derived from the key by a one-way function, so that it names
+// the session without being usable as (or leading to) its cookie or store
+// key.
+func (k Key) Handle() string {
+	var buf [len("bff-session-handle\x00") + len(Key{})]byte
+	sum := sha256.Sum256(append(append(buf[:0], "bff-session-handle\x00"...), k[:]...))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // Record is what a [Store] keeps for one session. Everything a store must

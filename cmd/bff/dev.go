@@ -61,6 +61,7 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 			Secret:                 secret,
 			RedirectURIs:           []string{publicURL + bff.DefaultCallbackPath},
 			PostLogoutRedirectURIs: []string{publicURL + bff.DefaultSignoutCallbackPath},
+			BackChannelLogoutURI:   publicURL + "/bff/backchannel",
 		}},
 		Logger: log.With("component", "devidp"),
 	})
@@ -109,13 +110,18 @@ func (c *cli) dev(ctx context.Context, args []string) error {
 
   demo users        alice / alice, bob / bob
   OpenID Provider   %s
+  OP sessions       %s/admin (end one: bff hears of it by back-channel logout)
   sample API        %s/api/hello, proxied by bff to %s with the user's access token
                     (the browser needs its session and X-CSRF: 1)
 
   Sessions are in memory; press Ctrl+C to stop.
 
-`, publicURL, idp.Issuer(), publicURL, sampleURL)
-	return c.listenAndServe(ctx, ln, canonicalHost(publicURL, b), log)
+`, publicURL, idp.Issuer(), idp.Issuer(), publicURL, sampleURL)
+	err = c.listenAndServe(ctx, ln, canonicalHost(publicURL, withProbes(b)), log)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	_ = b.Shutdown(sctx)
+	return err
 }
 
 // devFrontend serves the embedded OP under /idp/ and the sample SPA

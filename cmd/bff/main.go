@@ -3,6 +3,7 @@
 //	bff serve --config bff.yaml   run bff from a configuration file
 //	bff dev [--listen ADDR]       bff with an embedded OpenID Provider, a
 //	                              sample API and a sample SPA, on loopback
+//	bff sessions list|revoke      see or end users' sessions in the store
 //	bff keygen                    print a new key for the keys list
 //	bff version                   print the version
 package main
@@ -34,6 +35,10 @@ Usage:
   bff serve --config FILE   run bff from a YAML configuration file
   bff dev [--listen ADDR]   run bff with an embedded OpenID Provider, a sample
                             API and a sample SPA (loopback only)
+  bff sessions list --config FILE --sub SUB
+                            list a user's sessions in the configured store
+  bff sessions revoke --config FILE --sub SUB | --sid SID
+                            end a user's sessions (or one OP session's)
   bff keygen                print a new random key for the keys list
   bff version               print the version
 `
@@ -60,6 +65,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.serve(ctx, args[1:])
 	case "dev":
 		return c.dev(ctx, args[1:])
+	case "sessions":
+		return c.sessions(ctx, args[1:])
 	case "keygen":
 		return c.keygen(args[1:])
 	case "version", "--version", "-version":

@@ -111,10 +111,17 @@ func TestServeRejectsABadConfig(t *testing.T) {
 	}
 }
 
-// TestServe runs `bff serve` from a file with a bolt store against the
-// embedded OP, logs in, restarts the server, and checks that the session
-// survived the restart.
-func TestServe(t *testing.T) {
+// serveFixture is the embedded OP, an API upstream, a built SPA and a
+// configuration file for `bff serve` with a bolt store.
+type serveFixture struct {
+	idp       *devidp.Provider
+	publicURL string
+	path      string   // of the configuration file
+	env       []string // the client secret, as production would pass it
+}
+
+func newServeFixture(t *testing.T) *serveFixture {
+	t.Helper()
 	opServer := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + opServer.Listener.Addr().String() + "/idp"
 	port := freePort(t)
@@ -132,13 +139,13 @@ func TestServe(t *testing.T) {
 	}
 	opServer.Config.Handler = idp
 	opServer.Start()
-	defer opServer.Close()
+	t.Cleanup(opServer.Close)
 
 	// An API upstream that echoes what it got, and a built SPA.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "path=%s auth=%t cookie=%t", r.URL.Path, strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), r.Header.Get("Cookie") != "")
 	}))
-	defer api.Close()
+	t.Cleanup(api.Close)
 	dir := t.TempDir()
 	web := filepath.Join(dir, "web")
 	os.MkdirAll(filepath.Join(web, "assets"), 0o755)
@@ -167,10 +174,27 @@ log:
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The secret comes from the environment, as it should in production.
-	env := []string{"BFF_OIDC_CLIENT_SECRET=serve-secret"}
+	return &serveFixture{idp: idp, publicURL: publicURL, path: path, env: []string{"BFF_OIDC_CLIENT_SECRET=serve-secret"}}
+}
+
+// TestServe runs `bff serve` from a file with a bolt store against the
+// embedded OP, logs in, restarts the server, and checks that the session
+// survived the restart.
+func TestServe(t *testing.T) {
+	f := newServeFixture(t)
+	publicURL, path, env := f.publicURL, f.path, f.env
 
 	srv := start(t, env, "serve", "--config", path)
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(publicURL + probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", probe, resp.StatusCode)
+		}
+	}
 	br := testbrowser.New(t, publicURL)
 	resp := br.Login("/", "alice", "alice")
 	if resp.StatusCode != http.StatusFound || br.SessionCookie() == "" {
@@ -214,6 +238,60 @@ log:
 	srv.stop()
 	if strings.Contains(logs+srv.stderr.String(), "serve-secret") {
 		t.Error("the client secret appears in the logs")
+	}
+}
+
+// runCommand runs a command that does not serve and returns its output.
+func runCommand(t *testing.T, environ []string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := (&cli{stdout: &out, stderr: &errOut, environ: environ}).run(context.Background(), args)
+	return out.String() + errOut.String(), err
+}
+
+// TestSessionsCommand: an operator lists alice's sessions in the store and
+// ends them from the command line; their refresh tokens are revoked at the
+// OP, and bob's session is left alone.
+func TestSessionsCommand(t *testing.T) {
+	f := newServeFixture(t)
+	srv := start(t, f.env, "serve", "--config", f.path)
+	alice1, alice2, bob := testbrowser.New(t, f.publicURL), testbrowser.New(t, f.publicURL), testbrowser.New(t, f.publicURL)
+	alice1.UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	alice1.Login("/", "alice", "alice")
+	alice2.Login("/", "alice", "alice")
+	bob.Login("/", "bob", "bob")
+
+	// bolt serves one process: the command says so while bff runs.
+	aliceSub := devidp.DefaultUsers()[0].Subject
+	if out, err := runCommand(t, f.env, "sessions", "list", "--config", f.path, "--sub", aliceSub); err == nil || !strings.Contains(err.Error(), "Redis or PostgreSQL") {
+		t.Fatalf("sessions list beside a running bff on bolt: %v\n%s", err, out)
+	}
+	srv.stop()
+
+	out, err := runCommand(t, f.env, "sessions", "list", "--config", f.path, "--sub", aliceSub)
+	if err != nil || !strings.Contains(out, "2 session(s)") || !strings.Contains(out, "Firefox on Linux") {
+		t.Fatalf("sessions list: %v\n%s", err, out)
+	}
+	if _, err := runCommand(t, f.env, "sessions", "revoke", "--config", f.path); err == nil {
+		t.Fatal("sessions revoke without --sub or --sid succeeded")
+	}
+	before := f.idp.Stats().Revocations
+	out, err = runCommand(t, f.env, "sessions", "revoke", "--config", f.path, "--sub", aliceSub)
+	if err != nil || !strings.Contains(out, "ended 2 session(s)") {
+		t.Fatalf("sessions revoke: %v\n%s", err, out)
+	}
+	if got := f.idp.Stats().Revocations; got != before+2 {
+		t.Fatalf("%d revocations at the OP, want %d", got, before+2)
+	}
+
+	start(t, f.env, "serve", "--config", f.path)
+	for _, br := range []*testbrowser.Browser{alice1, alice2} {
+		if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("alice after sessions revoke: %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := bob.User(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("bob after alice's sessions were revoked: %d", resp.StatusCode)
 	}
 }
 

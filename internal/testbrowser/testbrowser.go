@@ -29,6 +29,8 @@ type Browser struct {
 	// NotBFF is a path prefix on bff's origin served by something else
 	// (the embedded OP of bff dev, "/idp/"), whose cookies are not bff's.
 	NotBFF string
+	// UserAgent, when set, is sent with every request.
+	UserAgent string
 
 	cookies map[string]map[string]string // host -> name -> value
 	strict  map[string]map[string]bool   // host -> name -> SameSite=Strict
@@ -87,6 +89,9 @@ func (b *Browser) do(req *http.Request, crossSite bool) (*http.Response, string)
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "text/html,application/json")
 	}
+	if b.UserAgent != "" && req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", b.UserAgent)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)
@@ -114,6 +119,21 @@ func (b *Browser) do(req *http.Request, crossSite bool) (*http.Response, string)
 		}
 	}
 	return resp, string(body)
+}
+
+// Post sends body with contentType to rawURL, with header given as name,
+// value pairs.
+func (b *Browser) Post(rawURL, contentType, body string, header ...string) (*http.Response, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return b.Do(req)
 }
 
 // Get requests rawURL with header given as name, value pairs.

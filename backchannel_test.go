@@ -27,9 +27,15 @@ func rawPost(t *testing.T, a *app, path, contentType, body string) (*http.Respon
 	return doRaw(t, req)
 }
 
+// noRedirects is a client that returns redirects instead of following them.
+var noRedirects = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       30 * time.Second,
+}
+
 func doRaw(t *testing.T, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,3 +189,46 @@ func TestEndToEndTwoUsers(t *testing.T) {
 		t.Fatalf("alice sees %s, bob sees %s", aliceBody, bobBody)
 	}
 }
+
+// silentLogin runs /bff/silent-login as a hidden iframe would, following
+// the redirects through the OP, and returns bff's answer at the callback.
+func silentLogin(t *testing.T, br *browser) (*http.Response, string) {
+	t.Helper()
+	resp, body := br.Get(br.app.url("/bff/silent-login"), "Sec-Fetch-Dest", "iframe")
+	for range 8 {
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+			return resp, body
+		}
+		resp, body = br.Navigate(follow(t, resp))
+	}
+	t.Fatal("silent login did not end in 8 steps")
+	return nil, ""
+}
+
+// TestSilentLoginWithRealOP: without a session at the OP, silent login
+// reports isLoggedIn false and starts no session; with one, it reports true
+// and starts a bff session without any form.
+func TestSilentLoginWithRealOP(t *testing.T) {
+	op, a := newDevOPApp(t, devOPOptions{})
+	br := newBrowser(t, a)
+	resp, body := silentLogin(t, br)
+	checkSilentPage(t, a, resp, body, false)
+	if br.SessionCookie() != "" {
+		t.Fatal("a failed silent login set a session cookie")
+	}
+
+	br.Login("/", "alice", "alice")
+	logins := op.Stats().Logins
+	br.SetCookie("__Host-bff", "") // the bff session is gone; the OP's is not
+	if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/bff/user without the session cookie: %d", resp.StatusCode)
+	}
+	resp, body = silentLogin(t, br)
+	checkSilentPage(t, a, resp, body, true)
+	if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/bff/user after silent login: %d", resp.StatusCode)
+	}
+	if op.Stats().Logins != logins {
+		t.Fatal("silent login showed the login form")
+	}
+}

@@ -71,6 +71,7 @@ func newApp(t *testing.T, issuer, clientID, clientSecret string, edit ...func(*b
 	for _, e := range edit {
 		e(&cfg)
 	}
+	a.store = cfg.Session.Store // an edit may have put another store in
 	if cfg.Now == nil {
 		// Sessions follow the test clock; token checks stay on real time
 		// unless a test sets Now itself.

@@ -55,7 +55,8 @@ func newChromium(t *testing.T) context.Context {
 // TestDevInChromium drives the sample SPA of `bff dev` in headless
 // Chromium over http://localhost: log in as alice with the OP's form, see
 // her name, call the API through bff, check that script cannot read the
-// session cookie, and log out.
+// session cookie, log in again silently in an iframe, log out, and be
+// logged out by the OP over the back channel.
 func TestDevInChromium(t *testing.T) {
 	srv := start(t, nil, "dev", "--listen", "127.0.0.1:0")
 	_, port, _ := net.SplitHostPort(srv.addr.String())
@@ -119,13 +120,52 @@ func TestDevInChromium(t *testing.T) {
 		t.Errorf("session cookie in Chromium: %+v", session)
 	}
 
-	// Log out through the OP and back.
+	// Silent login: without its bff session, the SPA finds the OP session
+	// through a hidden iframe and the page's postMessage, with no form.
+	if _, err := chromedp.Call(ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "__Host-bff", URL: origin + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(origin+"/"), chromedp.WaitVisible(chromedp.CSS("#user"))); err != nil {
+		t.Fatalf("silent login in Chromium: %v\nserver log:\n%s", err, srv.stderr.String())
+	}
+	if status := text(t, ctx, "#status"); !strings.Contains(status, "silently") {
+		t.Fatalf("after silent login the SPA shows %q", status)
+	}
+
+	// Log out through the OP and back; the silent login then finds no OP
+	// session either.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(login)); err != nil {
 		t.Fatalf("logout in Chromium: %v", err)
 	}
 	status = text(t, ctx, "#status")
 	if status != "You are not logged in." {
 		t.Fatalf("after logout the SPA shows %q", status)
+	}
+
+	// Back-channel logout: log in again, end the OP session on the OP's
+	// admin page; bff hears of it over the back channel, and the SPA is
+	// logged out at its next look.
+	err = chromedp.Do(ctx,
+		chromedp.Click(login),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="username"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "alice"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "alice"),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#user")),
+		chromedp.Navigate(origin+"/idp/admin"),
+		chromedp.Click(chromedp.CSS(`button[value="end-session"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)),
+		chromedp.Navigate(origin+"/"),
+		chromedp.WaitVisible(login),
+	)
+	if err != nil {
+		t.Fatalf("back-channel logout in Chromium: %v\nserver log:\n%s", err, srv.stderr.String())
+	}
+	if status := text(t, ctx, "#status"); status != "You are not logged in." {
+		t.Fatalf("after the OP ended the session the SPA shows %q", status)
+	}
+	if !strings.Contains(srv.stderr.String(), "back-channel logout") {
+		t.Fatalf("no back-channel logout in the server log:\n%s", srv.stderr.String())
 	}
 }
 

@@ -7,11 +7,47 @@ function show(id, visible) {
   document.getElementById(id).hidden = !visible;
 }
 
+// silentLogin asks bff, in a hidden iframe, to log in with prompt=none: if
+// the user still has a session at the OpenID Provider, bff starts a new
+// session without showing anything. The iframe's page reports the outcome
+// with postMessage; only a message from this origin counts.
+function silentLogin(timeoutMs) {
+  return new Promise((resolve) => {
+    const frame = document.createElement("iframe");
+    frame.hidden = true;
+    let timer;
+    function done(loggedIn) {
+      clearTimeout(timer);
+      window.removeEventListener("message", onMessage);
+      frame.remove();
+      resolve(loggedIn);
+    }
+    function onMessage(event) {
+      if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
+      if (!event.data || event.data.source !== "bff-silent-login") return;
+      done(event.data.isLoggedIn === true);
+    }
+    window.addEventListener("message", onMessage);
+    timer = setTimeout(() => done(false), timeoutMs);
+    frame.src = "/bff/silent-login";
+    document.body.append(frame);
+  });
+}
+
+async function fetchUser() {
+  return fetch("/bff/user", { headers: csrf, credentials: "same-origin" });
+}
+
 async function loadUser() {
   const status = document.getElementById("status");
   let resp;
+  let silently = false;
   try {
-    resp = await fetch("/bff/user", { headers: csrf, credentials: "same-origin" });
+    resp = await fetchUser();
+    if (resp.status === 401 && await silentLogin(5000)) {
+      silently = true;
+      resp = await fetchUser();
+    }
   } catch (e) {
     status.textContent = "bff is not reachable: " + e;
     return;
@@ -41,10 +77,12 @@ async function loadUser() {
   document.getElementById("name").textContent = byType.name || byType.preferred_username || byType.sub;
   const logout = document.getElementById("logout");
   logout.href = byType["bff:logout_url"];
-  status.textContent = "You are logged in.";
+  status.textContent = silently ? "You are logged in (silently, through your session at the OpenID Provider)." : "You are logged in.";
   show("logout", true);
   show("user", true);
   show("api", true);
+  show("sessions", true);
+  loadSessions();
 }
 
 async function callAPI() {
@@ -55,5 +93,40 @@ async function callAPI() {
   out.textContent = resp.status + "\n" + text;
 }
 
+// loadSessions lists the user's sessions, with a button to end each one.
+async function loadSessions() {
+  const resp = await fetch("/bff/sessions", { headers: csrf, credentials: "same-origin" });
+  const tbody = document.querySelector("#session-list tbody");
+  tbody.replaceChildren();
+  if (!resp.ok) return;
+  for (const s of await resp.json()) {
+    const tr = document.createElement("tr");
+    for (const text of [s.user_agent + (s.current ? " (this one)" : ""), new Date(s.last_seen).toLocaleString()]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    const end = document.createElement("button");
+    end.type = "button";
+    end.textContent = "End";
+    end.addEventListener("click", () => revoke({ id: s.id }));
+    td.append(end);
+    tr.append(td);
+    tbody.append(tr);
+  }
+}
+
+async function revoke(body) {
+  await fetch("/bff/sessions/revoke", {
+    method: "POST",
+    headers: { ...csrf, "Content-Type": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  });
+  window.location.reload();
+}
+
 document.getElementById("call-api").addEventListener("click", callAPI);
+document.getElementById("end-others").addEventListener("click", () => revoke({ others: true }));
 loadUser();

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gobff/bff"
 	"github.com/gobff/bff/config"
 	"github.com/gobff/bff/session"
@@ -80,6 +82,9 @@ func (c *cli) open(ctx context.Context, path string, withFrontend bool) (*opened
 		return nil, err
 	}
 	log := f.Logger(c.stderr)
+	// go-redis logs through a process-wide logger of its own; this is the
+	// process.
+	redis.SetLogger(redisLog{log})
 	store, err := storeurl.Open(ctx, f.Session.Store)
 	if err != nil {
 		if errors.Is(err, boltstore.ErrLocked) {

@@ -4,10 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/gobff/bff/internal/testpg"
+	"github.com/gobff/bff/internal/testredis"
 	"github.com/gobff/bff/session/boltstore"
 	"github.com/gobff/bff/session/memstore"
+	"github.com/gobff/bff/session/pgstore"
+	"github.com/gobff/bff/session/redisstore"
 	"github.com/gobff/bff/session/storeurl"
 )
 
@@ -43,5 +48,52 @@ func TestOpen(t *testing.T) {
 		if err := storeurl.Check(bad); err == nil {
 			t.Errorf("Check(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestOpenSharedStores opens the shared Redis and PostgreSQL servers by URL.
+func TestOpenSharedStores(t *testing.T) {
+	ctx := context.Background()
+	addr := testredis.Addr(t)
+	s, err := storeurl.Open(ctx, "redis://"+addr+"?prefix="+testredis.Prefix(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*redisstore.Store); !ok || s.Ping(ctx) != nil {
+		t.Errorf("redis:// opened a %T", s)
+	}
+	s.Close()
+
+	u := testpg.URL(t)
+	s, err = storeurl.Open(ctx, u+"&bff_schema="+testpg.Schema(t, u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*pgstore.Store); !ok || s.Ping(ctx) != nil {
+		t.Errorf("postgres:// opened a %T", s)
+	}
+	s.Close()
+}
+
+func TestCheck(t *testing.T) {
+	for _, good := range []string{
+		"memory://", "bolt://./data/s.db", "redis://127.0.0.1:6379/0", "rediss://user:pw@cache.example:6380?prefix=app:",
+		"redis-cluster://a:7000,b:7001", "redis-sentinel://s1:26379,s2:26379/mymaster",
+		"postgres://bff:pw@db.example/bff?sslmode=require&bff_schema=bff", "postgresql://db.example/bff?bff_migrate=false",
+	} {
+		if err := storeurl.Check(good); err != nil {
+			t.Errorf("Check(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{
+		"redis://127.0.0.1:6379?nonsense=1", "redis-sentinel://s1:26379", "postgres://db.example/bff?bff_migrate=maybe", "mysql://db",
+	} {
+		if err := storeurl.Check(bad); err == nil {
+			t.Errorf("Check(%q) succeeded", bad)
+		}
+	}
+	// Errors do not repeat a password.
+	if err := storeurl.Check("redis://user:hunter2@127.0.0.1:6379?nonsense=1"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Check error shows the password: %v", err)
 	}
 }

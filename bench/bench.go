@@ -17,12 +17,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gobff/bff"
 	"github.com/gobff/bff/devidp"
 	"github.com/gobff/bff/proxy"
 	"github.com/gobff/bff/session"
 	"github.com/gobff/bff/session/boltstore"
 	"github.com/gobff/bff/session/memstore"
+	"github.com/gobff/bff/session/pgstore"
+	"github.com/gobff/bff/session/redisstore"
 )
 
 // Options of a benchmark run.
@@ -31,7 +36,14 @@ type Options struct {
 	Slice    time.Duration // the targets take turns in slices this long
 	Conns    int           // concurrent keep-alive connections
 	DataDir  string        // for the bolt store
-	Logf     func(format string, args ...any)
+	// Stores are the session stores to measure bff with, each a target:
+	// "memory", "bolt", "redis", "postgres". Default memory and bolt.
+	Stores []string
+	// RedisAddr and PostgresURL locate the servers of the shared stores;
+	// the run uses a key prefix or schema of its own and removes it.
+	RedisAddr   string
+	PostgresURL string
+	Logf        func(format string, args ...any)
 }
 
 // Result is one target's figures.
@@ -56,7 +68,7 @@ type target struct {
 }
 
 // stack is the servers of one run: an upstream, a bare reverse proxy, an
-// OP, and bff with a memory and a bolt store.
+// OP, and bff with each store.
 type stack struct {
 	servers []*http.Server
 	targets []target
@@ -98,8 +110,13 @@ var upstreamBody = func() []byte {
 	return []byte(b.String())
 }()
 
-func newStack(ctx context.Context, opts Options) (*stack, error) {
+func newStack(ctx context.Context, opts Options) (_ *stack, err error) {
 	s := &stack{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	upURL, err := s.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(upstreamBody)
@@ -138,16 +155,13 @@ func newStack(ctx context.Context, opts Options) (*stack, error) {
 	}
 	issuer := "http://" + opLn.Addr().String()
 
-	for _, kind := range []string{"memory", "bolt"} {
-		var store session.Store
-		if kind == "memory" {
-			store = memstore.New()
-		} else {
-			bs, err := boltstore.Open(filepath.Join(opts.DataDir, "sessions.db"))
-			if err != nil {
-				return nil, err
-			}
-			store = bs
+	if len(opts.Stores) == 0 {
+		opts.Stores = []string{"memory", "bolt"}
+	}
+	for _, kind := range opts.Stores {
+		store, err := openStore(ctx, kind, opts)
+		if err != nil {
+			return nil, err
 		}
 		s.closers = append(s.closers, func() { store.Close() })
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -181,7 +195,7 @@ func newStack(ctx context.Context, opts Options) (*stack, error) {
 	}
 
 	var clients []devidp.Client
-	for i, kind := range []string{"memory", "bolt"} {
+	for i, kind := range opts.Stores {
 		public := strings.TrimSuffix(s.targets[2+i].url, "/api/items")
 		clients = append(clients, devidp.Client{ID: "bench-" + kind, Secret: "bench-secret", RedirectURIs: []string{public + "/signin-oidc"}})
 	}
@@ -206,6 +220,73 @@ func newStack(ctx context.Context, opts Options) (*stack, error) {
 	s.targets[0].header.Set("Cookie", s.targets[2].header.Get("Cookie"))
 	s.targets[1].header.Set("Cookie", s.targets[2].header.Get("Cookie"))
 	return s, nil
+}
+
+// openStore opens the session store kind for the run: memory, a bolt file
+// in DataDir, or a fresh prefix (Redis) or schema (PostgreSQL) on a shared
+// server, removed again when the store is closed.
+func openStore(ctx context.Context, kind string, opts Options) (session.Store, error) {
+	run := strings.ToLower(rand.Text()[:10])
+	switch kind {
+	case "memory":
+		return memstore.New(), nil
+	case "bolt":
+		return boltstore.Open(filepath.Join(opts.DataDir, "sessions.db"))
+	case "redis":
+		prefix := "bffbench:" + run + ":"
+		rs, err := redisstore.Open(ctx, "redis://"+opts.RedisAddr+"?prefix="+url.QueryEscape(prefix))
+		if err != nil {
+			return nil, fmt.Errorf("redis store (-redis %s): %w", opts.RedisAddr, err)
+		}
+		return &cleanup{Store: rs, fn: func() error { return deleteKeys(rs.Client(), prefix) }}, nil
+	case "postgres":
+		schema := "bffbench_" + run
+		ps, err := pgstore.Open(ctx, opts.PostgresURL, pgstore.WithSchema(schema))
+		if err != nil {
+			return nil, fmt.Errorf("postgres store (-postgres): %w", err)
+		}
+		return &cleanup{Store: ps, fn: func() error { return dropSchema(opts.PostgresURL, schema) }}, nil
+	default:
+		return nil, fmt.Errorf("unknown store %q (want memory, bolt, redis or postgres)", kind)
+	}
+}
+
+// cleanup is a store that removes the run's data when closed.
+type cleanup struct {
+	session.Store
+	fn func() error
+}
+
+func (c *cleanup) Close() error {
+	err := c.fn()
+	if cerr := c.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func deleteKeys(client redis.UniversalClient, prefix string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := client.Unlink(ctx, iter.Val()).Err(); err != nil {
+			return err
+		}
+	}
+	return iter.Err()
+}
+
+func dropSchema(connString, schema string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, connString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return err
 }
 
 // jar is a cookie jar that, unlike net/http/cookiejar, sends Secure

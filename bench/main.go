@@ -1,12 +1,14 @@
 // Command bench is bff's load benchmark. In one process, on loopback, it
 // starts an upstream that answers with 1 KB of JSON, a bare
-// httputil.ReverseProxy in front of it, an OpenID Provider, and bff (memory
-// store, then bolt store) with a logged-in session, and drives each with the
-// same load: first as fast as the connections allow (peak throughput), then
-// at half of the bare proxy's peak rate (latency under normal load). It
-// prints requests/s, p50 and p99 and the bff/bare ratios, all from one run.
+// httputil.ReverseProxy in front of it, an OpenID Provider, and bff with
+// each session store (memory, bolt, and the Redis and PostgreSQL servers of
+// the machine) with a logged-in session, and drives each with the same
+// load: first as fast as the connections allow (peak throughput), then at
+// half of the bare proxy's peak rate (latency under normal load). It prints
+// requests/s, p50 and p99 and the bff/bare ratios, all from one run.
 //
 //	go run ./bench -duration 30s -slice 2s -conns 64
+//	go run ./bench -stores memory,bolt      # without the Redis and PostgreSQL servers
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -25,6 +28,9 @@ func main() {
 	slice := flag.Duration("slice", 2*time.Second, "the targets take turns in slices this long")
 	conns := flag.Int("conns", 64, "concurrent keep-alive connections")
 	quiet := flag.Bool("q", false, "print only the table")
+	stores := flag.String("stores", "memory,bolt,redis,postgres", "comma-separated session `stores` to measure bff with")
+	redisAddr := flag.String("redis", "127.0.0.1:6379", "`address` of the Redis server for the redis store")
+	postgresURL := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "`URL` of the PostgreSQL database for the postgres store")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -39,7 +45,8 @@ func main() {
 	if *quiet {
 		logf = func(string, ...any) {}
 	}
-	results, err := Run(ctx, Options{Duration: *duration, Slice: *slice, Conns: *conns, DataDir: dir, Logf: logf})
+	results, err := Run(ctx, Options{Duration: *duration, Slice: *slice, Conns: *conns, DataDir: dir, Logf: logf,
+		Stores: strings.Split(*stores, ","), RedisAddr: *redisAddr, PostgresURL: *postgresURL})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

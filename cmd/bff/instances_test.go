@@ -255,3 +255,44 @@ log:
 		})
 	}
 }
+
+// TestReadyzFollowsTheStore: `bff serve` on a Redis that stops and comes
+// back reports itself not ready, with a problem, while Redis is down, and
+// ready again once it is back, by itself.
+func TestReadyzFollowsTheStore(t *testing.T) {
+	redisSrv := testredis.Start(t, testredis.Options{Persist: true})
+	f := newServeFixture(t)
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(string(data), `store: "bolt://`, `store: "redis://`+redisSrv.Addr()+`" # was bolt://`, 1)
+	if err := os.WriteFile(f.path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := start(t, f.env, "serve", "--config", f.path)
+	readyz := func() (int, string) {
+		resp, err := http.Get(f.publicURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with Redis up: %d %s", code, body)
+	}
+	redisSrv.Stop()
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready") {
+		t.Fatalf("/readyz with Redis down: %d %s", code, body)
+	}
+	if resp, err := http.Get(f.publicURL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz with Redis down: %v", err)
+	}
+	redisSrv.Restart()
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz after Redis came back: %d %s", code, body)
+	}
+	srv.stop()
+}

@@ -23,7 +23,13 @@
 //
 // # Operations
 //
-// Get is one HMGET: it is on the path of every proxied request. Create,
+// Get is one HMGET: it is on the path of every proxied request. While more
+// than a few Gets are in flight, further ones go through go-redis's
+// autopipeliner, which writes the Gets that arrive together as one batch
+// and reads their answers together: under load that saves most of the
+// system calls and wake-ups, on both sides, of a round trip each (the load
+// benchmark's Redis figure rose from 0.71 to about 0.95 of a bare reverse
+// proxy), while a lightly loaded bff sends each Get directly. Create,
 // Update and Touch are Lua scripts on the session's one key, which judge
 // expiry by the store's clock ("now" is an argument) and set the key's
 // server-side expiry (PEXPIREAT) to the session's end, so that Redis drops

@@ -3,10 +3,12 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,5 +334,91 @@ func TestNewDoesNotCloseClient(t *testing.T) {
 	}
 	if err := opened.Ping(t.Context()); err != nil {
 		t.Fatalf("closing a store from New closed its client: %v", err)
+	}
+}
+
+// concurrentGets runs n Gets of key at once, enough to take the
+// autopipeliner's path, each bounded by a generous deadline, and returns
+// what they got.
+func concurrentGets(ctx context.Context, s *redisstore.Store, key session.Key, n int) ([]*session.Record, []error) {
+	recs, errs := make([]*session.Record, n), make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			recs[i], errs[i] = s.Get(ctx, key)
+			if ctx.Err() != nil {
+				errs[i] = fmt.Errorf("did not give up by itself: %w", errs[i])
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return recs, errs
+}
+
+// TestPipelinedGets: Gets under load (more in flight than the store sends
+// one by one) go through go-redis's autopipeliner; each still gets its own
+// session, and while Redis is down or stuck, each fails by itself with an
+// error that is not ErrNotFound.
+func TestPipelinedGets(t *testing.T) {
+	srv := testredis.Start(t, testredis.Options{Persist: true})
+	ctx := t.Context()
+	clock := storetest.NewClock(time.Now().Truncate(time.Second))
+	s := open(t, "redis://"+srv.Addr(), clock)
+	defer s.Close()
+	var recs []*session.Record
+	for i := range 64 {
+		r := record(fmt.Sprint("k", i), clock.Now(), fmt.Sprint("user", i), "")
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	var wg sync.WaitGroup
+	for _, want := range recs {
+		for range 8 {
+			wg.Go(func() {
+				got, err := s.Get(ctx, want.Key)
+				if err != nil {
+					t.Errorf("Get under load: %v", err)
+					return
+				}
+				if got.Key != want.Key || got.Subject != want.Subject || string(got.Data) != string(want.Data) {
+					t.Errorf("Get of %v returned the session of %s", want.Key, got.Subject)
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	for _, fault := range []struct {
+		name        string
+		down, again func()
+	}{
+		{"stopped", srv.Stop, srv.Restart},
+		{"stuck", srv.Pause, srv.Resume},
+	} {
+		fault.down()
+		_, errs := concurrentGets(ctx, s, recs[0].Key, 64)
+		for _, err := range errs {
+			if err == nil || errors.Is(err, session.ErrNotFound) || strings.Contains(err.Error(), "did not give up") {
+				t.Fatalf("a Get with Redis %s: %v; want an error of its own, not ErrNotFound", fault.name, err)
+			}
+		}
+		fault.again()
+		deadline := time.Now().Add(30 * time.Second)
+		for s.Ping(ctx) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		got, errs := concurrentGets(ctx, s, recs[0].Key, 64)
+		for i, err := range errs {
+			if err != nil || got[i].Subject != recs[0].Subject {
+				t.Fatalf("a Get after Redis was %s: %v", fault.name, err)
+			}
+		}
 	}
 }

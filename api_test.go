@@ -338,30 +338,8 @@ func TestAPIRefreshesOnceForAThousandRequests(t *testing.T) {
 	old := a.sessionOf(br).Tokens.AccessToken
 	a.clock.Advance(devidp.DefaultAccessTokenLifetime - 30*time.Second)
 
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 64, MaxIdleConnsPerHost: 64}}
-	cookie := br.SessionCookie()
 	const n = 1000
-	var wg sync.WaitGroup
-	codes := make([]int, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			req, _ := http.NewRequest(http.MethodGet, a.url("/api/user/orders"), nil)
-			req.Header.Set("X-CSRF", "1")
-			req.AddCookie(&http.Cookie{Name: "__Host-bff", Value: cookie})
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
+	codes := storm(t, []*app{a}, br.SessionCookie(), "/api/user/orders", n)
 	if got := idp.Stats().RefreshGrants; got != 1 {
 		t.Fatalf("the OP saw %d refreshes for %d concurrent requests, want 1", got, n)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -138,12 +137,7 @@ func (b *BFF) backchannelRefused(w http.ResponseWriter, r *http.Request, rule, d
 // backchannelError answers 400 with an OAuth 2.0 error document, as section
 // 2.8 allows.
 func backchannelError(w http.ResponseWriter, code, description string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+	writeJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": description})
 }
 
 func refreshTokens(ss []*session.Session) []string {

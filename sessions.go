@@ -208,13 +208,3 @@ func readRevokeRequest(w http.ResponseWriter, r *http.Request) (revokeRequest, e
 	}
 	return req, nil
 }
-
-// writeJSON answers with v as JSON, never cached.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}

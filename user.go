@@ -67,11 +67,7 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 	if v, ok := claims.Get("session_state"); ok {
 		out = append(out, UserClaim{"bff:session_state", v})
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_ = json.NewEncoder(w).Encode(out)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // noSession answers 401 to an API-style request without a live session, and

@@ -281,14 +281,21 @@ func TestRefusedRefreshKeepsTheCurrentToken(t *testing.T) {
 	}
 }
 
-func TestExpiredTokenWithoutRefreshTokenEndsTheSession(t *testing.T) {
-	f := newFixture(t)
-	s := f.login(t, -time.Second)
-	noRT := s.Clone()
+// loginWithoutRefreshToken stores a session whose access token has expired
+// and which has no refresh token.
+func (f *fixture) loginWithoutRefreshToken(t *testing.T) *session.Session {
+	t.Helper()
+	noRT := f.login(t, -time.Second).Clone()
 	noRT.Tokens.RefreshToken = ""
 	if err := f.sessions.Update(context.Background(), noRT); err != nil {
 		t.Fatal(err)
 	}
+	return noRT
+}
+
+func TestExpiredTokenWithoutRefreshTokenEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	noRT := f.loginWithoutRefreshToken(t)
 	_, _, err := f.refresher(t).UserToken(context.Background(), noRT)
 	if !errors.Is(err, token.ErrSessionEnded) {
 		t.Fatalf("want ErrSessionEnded, got %v", err)
@@ -462,17 +469,12 @@ func TestRefreshTakenOverFromADeadInstance(t *testing.T) {
 // and the session stays.
 func TestKeepExpiredKeepsTheSession(t *testing.T) {
 	f := newFixture(t)
-	s := f.login(t, -time.Second)
-	noRT := s.Clone()
-	noRT.Tokens.RefreshToken = ""
-	if err := f.sessions.Update(context.Background(), noRT); err != nil {
-		t.Fatal(err)
-	}
+	noRT := f.loginWithoutRefreshToken(t)
 	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, KeepExpired: true})
 	if _, _, err := r.UserToken(context.Background(), noRT); !errors.Is(err, token.ErrTokenExpired) {
 		t.Fatalf("want ErrTokenExpired, got %v", err)
 	}
-	if _, err := f.store.Get(context.Background(), s.Key); err != nil {
+	if _, err := f.store.Get(context.Background(), noRT.Key); err != nil {
 		t.Fatalf("the session ended: %v", err)
 	}
 	if n := f.op.GrantCount("refresh_token"); n != 0 {

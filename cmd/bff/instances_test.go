@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 // process is `bff serve` in a process of its own.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncWriter
+	stderr *testbrowser.Logs
 	url    string
 	exited chan struct{}
 }
@@ -48,7 +48,7 @@ type process struct {
 // waits until its /healthz answers.
 func startProcess(t *testing.T, path, listenURL string, env []string) *process {
 	t.Helper()
-	p := &process{stderr: &syncWriter{}, url: listenURL, exited: make(chan struct{})}
+	p := &process{stderr: &testbrowser.Logs{}, url: listenURL, exited: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], "serve", "--config", path)
 	// The test's own BFF_ variables (BFF_REQUIRE_SERVICES, ...) stay
 	// out: bff refuses BFF_ variables it does not know.
@@ -89,24 +89,6 @@ func startProcess(t *testing.T, path, listenURL string, env []string) *process {
 func (p *process) kill() {
 	p.cmd.Process.Kill()
 	<-p.exited
-}
-
-// syncWriter collects a process's output.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(b)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // refreshGate holds the first refresh request at the OP until its client

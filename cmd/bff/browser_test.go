@@ -64,17 +64,20 @@ func TestDevInChromium(t *testing.T) {
 	ctx := newChromium(t)
 
 	login := chromedp.CSS("#login")
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(origin+"/"),
-		chromedp.WaitVisible(login),
+	// logInAsAlice clicks the SPA's login link, fills in the embedded OP's
+	// form and waits until the SPA shows the user.
+	logInAsAlice := chromedp.Steps(
 		chromedp.Click(login),
-		// The embedded OP's login form.
 		chromedp.WaitVisible(chromedp.CSS(`input[name="username"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "alice"),
 		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-		// Back in the SPA, logged in.
 		chromedp.WaitVisible(chromedp.CSS("#user")),
+	)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(origin+"/"),
+		chromedp.WaitVisible(login),
+		logInAsAlice,
 		chromedp.Click(chromedp.CSS("#call-api")),
 	)
 	if err != nil {
@@ -146,12 +149,7 @@ func TestDevInChromium(t *testing.T) {
 	// admin page; bff hears of it over the back channel, and the SPA is
 	// logged out at its next look.
 	err = chromedp.Do(ctx,
-		chromedp.Click(login),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="username"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "alice"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "alice"),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#user")),
+		logInAsAlice,
 		chromedp.Navigate(origin+"/idp/admin"),
 		chromedp.Click(chromedp.CSS(`button[value="end-session"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)),

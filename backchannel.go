@@ -17,10 +17,13 @@ import (
 // signed JWT, a few kilobytes at most.
 const maxBackchannelBody = 64 << 10
 
-// minJTIMemory is the least time a logout token's jti is remembered, past
-// the token's own expiry, so the clock skew allowed on exp cannot open a
-// window for a replay.
-const minJTIMemory = 2 * time.Minute
+// jtiMargin is how much longer than the token could be accepted its jti is
+// remembered, for clocks of instances that run a little apart.
+const jtiMargin = time.Minute
+
+// backchannelStoreTimeout bounds the deletion of the sessions a logout
+// token names, which goes on when the OP stops waiting for the answer.
+const backchannelStoreTimeout = 10 * time.Second
 
 // handleBackchannel serves POST /bff/backchannel, OpenID Connect
 // Back-Channel Logout 1.0: the OP posts a logout token (form field
@@ -72,10 +75,13 @@ func (b *BFF) handleBackchannel(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Section 2.6, step 6: a jti seen before is a replay. The check is one
-	// atomic step in the store, shared by every instance.
-	ttl := max(lt.Expiry.Sub(b.cfg.Now())+minJTIMemory, minJTIMemory)
+	// atomic step in the store, shared by every instance, and remembers the
+	// jti for as long as the token could pass the checks above.
+	ttl := max(lt.ValidUntil.Sub(b.cfg.Now())+jtiMargin, jtiMargin)
 	sum := sha256.Sum256([]byte(lt.Issuer + "\x00" + lt.JTI))
-	seen, err := b.cfg.Session.Store.SeenJTI(ctx, "logout-jti:"+hex.EncodeToString(sum[:]), ttl)
+	jti := "logout-jti:" + hex.EncodeToString(sum[:])
+	store := b.cfg.Session.Store
+	seen, err := store.SeenJTI(ctx, jti, ttl)
 	if err != nil {
 		b.log.ErrorContext(ctx, "back-channel logout: the store is unavailable", "error", err)
 		backchannelError(w, "temporarily_unavailable", "the session store is unavailable")
@@ -87,14 +93,23 @@ func (b *BFF) handleBackchannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ended, err := b.endForLogoutToken(ctx, lt)
+	// The deletion must not stop halfway because the OP gave up waiting:
+	// the token has been spent.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backchannelStoreTimeout)
+	defer cancel()
+	ended, err := b.endForLogoutToken(dctx, lt)
+	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	if err != nil {
-		b.log.ErrorContext(ctx, "back-channel logout: sessions not ended, the store is unavailable", "sub", lt.Subject, "error", err)
+		// Unspend the jti, so that the OP's retry (which a 400 with
+		// temporarily_unavailable invites) is not taken for a replay.
+		if ferr := store.ForgetJTI(dctx, jti); ferr != nil {
+			b.log.ErrorContext(ctx, "back-channel logout: the logout token's jti could not be forgotten; the OP's retry will be refused", "error", ferr)
+		}
+		b.log.ErrorContext(ctx, "back-channel logout: sessions not ended, the store is unavailable", "sub", lt.Subject, "ended", len(ended), "error", err)
 		backchannelError(w, "temporarily_unavailable", "the session store is unavailable")
 		return
 	}
 	b.log.InfoContext(ctx, "back-channel logout", "sub", lt.Subject, "sid_present", lt.SID != "", "sessions", len(ended))
-	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -111,7 +126,7 @@ func (b *BFF) endForLogoutToken(ctx context.Context, lt *oidc.LogoutToken) ([]*s
 	// All sessions of the user, who is named only through the sid.
 	ended, err := b.sessions.DeleteBySID(ctx, lt.Issuer, lt.SID)
 	if err != nil {
-		return nil, err
+		return ended, err
 	}
 	done := map[string]bool{}
 	for _, s := range ended {
@@ -120,10 +135,10 @@ func (b *BFF) endForLogoutToken(ctx context.Context, lt *oidc.LogoutToken) ([]*s
 		}
 		done[s.Subject] = true
 		more, err := b.sessions.DeleteBySub(ctx, lt.Issuer, s.Subject)
+		ended = append(ended, more...)
 		if err != nil {
 			return ended, err
 		}
-		ended = append(ended, more...)
 	}
 	return ended, nil
 }

@@ -1,10 +1,13 @@
 package bff_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/gobff/bff/bfftest"
 	"github.com/gobff/bff/devidp"
 	"github.com/gobff/bff/oidc"
+	"github.com/gobff/bff/session"
 )
 
 // postLogoutToken posts a back-channel logout request to the app.
@@ -243,4 +247,46 @@ func TestBackchannelRejections(t *testing.T) {
 func newTestOPAppFor(t *testing.T, op *bfftest.OP, edit ...func(*bff.Config)) (*bfftest.OP, *app) {
 	t.Helper()
 	return op, newApp(t, op.Issuer, op.ClientID, op.ClientSecret, edit...)
+}
+
+// failingDelete is a store whose first DeleteBySID fails, as in a blip of
+// the store's network.
+type failingDelete struct {
+	session.Store
+	failed atomic.Bool
+}
+
+func (f *failingDelete) DeleteBySID(ctx context.Context, iss, sid string) ([]*session.Record, error) {
+	if !f.failed.Swap(true) {
+		return nil, errors.New("store blip")
+	}
+	return f.Store.DeleteBySID(ctx, iss, sid)
+}
+
+// TestBackchannelRetryAfterAStoreFailure: when the sessions cannot be
+// deleted, the answer invites a retry, and the OP's retry of the same
+// token is not refused as a replay: it ends the session.
+func TestBackchannelRetryAfterAStoreFailure(t *testing.T) {
+	op, a := newTestOPApp(t, func(c *bff.Config) { c.Session.Store = &failingDelete{Store: c.Session.Store} })
+	br := newBrowser(t, a)
+	br.Login("/", "", "")
+	s := a.sessionOf(br)
+	tok := op.LogoutToken(nil)
+	resp, body := postLogoutToken(t, a, tok)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("logout token with the store failing: %d %s", resp.StatusCode, body)
+	}
+	if _, err := a.store.Get(t.Context(), s.Key); err != nil {
+		t.Fatal("the session is gone although the delete failed")
+	}
+	resp, body = postLogoutToken(t, a, tok)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the OP's retry: %d %s, want 200", resp.StatusCode, body)
+	}
+	if _, err := a.store.Get(t.Context(), s.Key); err == nil {
+		t.Fatal("the retry left the session")
+	}
+	if resp, _ := postLogoutToken(t, a, tok); resp.StatusCode != http.StatusBadRequest {
+		t.Fatal("a third post of the token was not refused as a replay")
+	}
 }

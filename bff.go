@@ -62,6 +62,9 @@ type BFF struct {
 	// background counts work that outlives its request: refresh token
 	// revocations that a user's redirect did not wait for.
 	background sync.WaitGroup
+	// revocations holds a slot per revocation in flight.
+	revocations               chan struct{}
+	revokeWait, revokeTimeout time.Duration
 }
 
 // New checks cfg and returns a BFF. It does not contact the OP: discovery
@@ -72,9 +75,12 @@ func New(cfg Config) (*BFF, error) {
 		return nil, err
 	}
 	b := &BFF{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		cfg:           cfg,
+		log:           cfg.Logger,
+		publicURL:     strings.TrimSuffix(cfg.PublicURL, "/"),
+		revocations:   make(chan struct{}, maxRevocations),
+		revokeWait:    revokeWait,
+		revokeTimeout: revokeTimeout,
 	}
 	b.rp, err = oidc.New(oidc.Config{
 		Issuer:           cfg.OIDC.Issuer,
@@ -115,6 +121,7 @@ func New(cfg Config) (*BFF, error) {
 		RefreshBefore: cfg.OIDC.RefreshBefore,
 		LockTTL:       cfg.OIDC.RefreshLockTTL,
 		KeepExpired:   cfg.Session.OutliveTokens,
+		RevokeOrphans: !cfg.OIDC.SkipRevocation,
 		Logger:        b.log,
 		Now:           cfg.Now,
 	})

@@ -49,6 +49,19 @@ func claimString(t *testing.T, claims map[string][]json.RawMessage, name string)
 	return s
 }
 
+func claimNumber(t *testing.T, claims map[string][]json.RawMessage, name string) int64 {
+	t.Helper()
+	v := claims[name]
+	if len(v) != 1 {
+		t.Fatalf("claim %s has %d values", name, len(v))
+	}
+	var n int64
+	if err := json.Unmarshal(v[0], &n); err != nil {
+		t.Fatalf("claim %s is not a number: %s", name, v[0])
+	}
+	return n
+}
+
 func (a *app) sessionOf(br *browser) *session.Session {
 	a.t.Helper()
 	s, err := a.bff.Sessions().Get(context.Background(), session.KeyOf(br.SessionCookie()))

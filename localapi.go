@@ -28,7 +28,9 @@ type User struct {
 // AccessToken returns the user's access token, refreshed first when it is
 // about to expire, for a local API handler that calls another API itself.
 // An error wrapping token.ErrSessionEnded means the user must log in again
-// (answer 401).
+// (answer 401); token.ErrTokenExpired (only with Session.OutliveTokens)
+// that the session goes on without a token (call anonymously, or answer
+// 401); an *oidc.UnavailableError that the OP is down (answer 502).
 func (u *User) AccessToken(ctx context.Context) (string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -100,6 +102,17 @@ func (b *BFF) ProtectAPI(next http.Handler, opts ...APIOption) http.Handler {
 				return
 			}
 			b.noSession(w, r, err)
+			return
+		}
+		if o.allowAnonymous && b.tokensDead(s) {
+			if err := b.endDeadSession(r.Context(), w, s); err != nil {
+				b.noSession(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if b.endIfTokensDead(w, r, s) {
 			return
 		}
 		u := &User{Issuer: s.Issuer, Subject: s.Subject, SID: s.SID, session: s, bff: b}

@@ -27,10 +27,12 @@ type signoutTx struct {
 
 // Bounds of refresh token revocation: a user's redirect waits at most
 // revokeWait for it; a revocation still running then goes on in the
-// background until revokeTimeout.
+// background until revokeTimeout. At most maxRevocations run at once, so
+// that ending many sessions at once does not flood the OP.
 const (
-	revokeWait    = 2 * time.Second
-	revokeTimeout = 10 * time.Second
+	revokeWait     = 2 * time.Second
+	revokeTimeout  = 10 * time.Second
+	maxRevocations = 8
 )
 
 // handleLogout ends the session: GET /bff/logout?sid=...&returnUrl=/path.
@@ -103,7 +105,7 @@ func (b *BFF) handleLogout(w http.ResponseWriter, r *http.Request) {
 // revokeRefreshTokens revokes refresh tokens of ended sessions at the OP
 // (RFC 7009), unless Config.OIDC.SkipRevocation, logging rather than
 // failing: the sessions are already gone. It returns once every revocation
-// has finished or after revokeWait, whichever is first, so a slow OP does
+// has finished or after revokeWait (2s), whichever is first, so a slow OP does
 // not hold up the user's redirect; the rest finish in the background.
 func (b *BFF) revokeRefreshTokens(ctx context.Context, tokens ...string) {
 	if b.cfg.OIDC.SkipRevocation {
@@ -117,7 +119,9 @@ func (b *BFF) revokeRefreshTokens(ctx context.Context, tokens ...string) {
 		b.background.Add(1)
 		wg.Go(func() {
 			defer b.background.Done()
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+			b.revocations <- struct{}{}
+			defer func() { <-b.revocations }()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.revokeTimeout)
 			defer cancel()
 			err := b.rp.Revoke(rctx, t, "refresh_token")
 			switch {
@@ -131,7 +135,7 @@ func (b *BFF) revokeRefreshTokens(ctx context.Context, tokens ...string) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(revokeWait)
+	t := time.NewTimer(b.revokeWait)
 	defer t.Stop()
 	select {
 	case <-done:

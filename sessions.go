@@ -80,11 +80,11 @@ func (b *BFF) sessionInfo(s *session.Session) SessionInfo {
 // revoke --sub). It returns how many sessions ended.
 func (b *BFF) EndUserSessions(ctx context.Context, sub string) (int, error) {
 	ended, err := b.sessions.DeleteBySub(ctx, b.rp.Issuer(), sub)
+	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	if err != nil {
-		return 0, err
+		return len(ended), err
 	}
 	b.log.InfoContext(ctx, "sessions ended", "sub", sub, "sessions", len(ended))
-	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	return len(ended), nil
 }
 
@@ -92,11 +92,11 @@ func (b *BFF) EndUserSessions(ctx context.Context, sub string) (int, error) {
 // refresh tokens (bff sessions revoke --sid). It returns how many ended.
 func (b *BFF) EndOPSession(ctx context.Context, sid string) (int, error) {
 	ended, err := b.sessions.DeleteBySID(ctx, b.rp.Issuer(), sid)
+	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	if err != nil {
-		return 0, err
+		return len(ended), err
 	}
 	b.log.InfoContext(ctx, "sessions ended", "sid_present", sid != "", "sessions", len(ended))
-	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	return len(ended), nil
 }
 
@@ -177,6 +177,11 @@ func (b *BFF) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		var cw http.ResponseWriter // clear the cookie only for the current session
 		if s.Key == cur.Key {
 			cw = w
+		}
+		// Read it once more: a refresh since the listing has rotated its
+		// refresh token, and the new one is what must be revoked.
+		if fresh, err := b.sessions.Get(ctx, s.Key); err == nil {
+			s = fresh
 		}
 		if err := b.sessions.Delete(ctx, cw, s.Key); err != nil {
 			b.log.ErrorContext(ctx, "session not ended", "session", s.Key.String(), "error", err)

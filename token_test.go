@@ -253,10 +253,13 @@ func TestClientCredentialsCache(t *testing.T) {
 }
 
 // TestLogoutDoesNotWaitForASlowRevocation: the OP's revocation endpoint
-// hangs; logout still redirects, while the revocation is still in flight,
-// and the revocation goes through once the OP answers.
+// hangs until the test releases it, and the revocation may take an hour.
+// Logout still redirects, after its short wait, while the revocation is in
+// flight (waiting for it would deadlock the test), and the revocation goes
+// through in the background once the OP answers.
 func TestLogoutDoesNotWaitForASlowRevocation(t *testing.T) {
 	op, a := newTestOPApp(t)
+	bff.SetRevocationBounds(a.bff, 100*time.Millisecond, time.Hour)
 	inFlight, release := make(chan struct{}), make(chan struct{})
 	done := make(chan struct{})
 	op.BeforeRevoke = func(url.Values) {
@@ -290,6 +293,10 @@ func TestLogoutDoesNotWaitForASlowRevocation(t *testing.T) {
 	if got := op.Revoked(); len(got) != 1 || got[0] != rt {
 		t.Fatal("the background revocation did not revoke the refresh token")
 	}
+	logs := a.logs.String()
+	if !strings.Contains(logs, "finishing it in the background") || strings.Contains(logs, "revocation failed") {
+		t.Fatalf("logout did not leave the revocation to the background, or the revocation failed:\n%s", logs)
+	}
 }
 
 func TestSkipRevocation(t *testing.T) {
@@ -305,62 +312,84 @@ func TestSkipRevocation(t *testing.T) {
 	}
 }
 
-// TestSessionWithoutRefreshToken: without offline_access the OP issues no
-// refresh token. By default the session ends with its access token; with
-// Session.OutliveTokens it goes on, and only user_or_none and
-// user_or_client routes keep working (without the user's token).
-func TestSessionWithoutRefreshToken(t *testing.T) {
-	for _, outlive := range []bool{false, true} {
-		t.Run(fmt.Sprintf("outlive_tokens=%t", outlive), func(t *testing.T) {
-			up := newUpstream(t)
-			op, a := newTestOPApp(t, func(c *bff.Config) {
-				c.OIDC.Scopes = []string{"openid", "profile"}
-				c.Session.OutliveTokens = outlive
-				for _, tt := range []bff.TokenType{bff.TokenUser, bff.TokenUserOrNone, bff.TokenUserOrClient} {
-					c.APIs = append(c.APIs, bff.APIConfig{Path: "/api/" + string(tt), Upstream: up.server.URL + "/" + string(tt), Token: tt})
-				}
-			})
-			op.AccessTokenLifetime = 2 * time.Minute
-			br := newBrowser(t, a)
-			br.Login("/", "", "")
-			s := a.sessionOf(br)
-			if s.Tokens.RefreshToken != "" {
-				t.Fatal("the OP issued a refresh token without offline_access")
-			}
-			if resp, _ := br.Get(a.url("/api/user/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || bearer(up.last(t)) != s.Tokens.AccessToken {
-				t.Fatalf("before expiry: %d", resp.StatusCode)
-			}
-			a.clock.Advance(150 * time.Second) // past the token, within the session's idle timeout
+// noRefreshTokenApp is an app whose OP issues 2-minute access tokens and,
+// without offline_access, no refresh token, with API routes of the user
+// token types, logged in.
+func noRefreshTokenApp(t *testing.T, outlive bool) (*app, *browser, *upstream) {
+	t.Helper()
+	up := newUpstream(t)
+	op, a := newTestOPApp(t, func(c *bff.Config) {
+		c.OIDC.Scopes = []string{"openid", "profile"}
+		c.Session.OutliveTokens = outlive
+		for _, tt := range []bff.TokenType{bff.TokenUser, bff.TokenUserOrNone, bff.TokenUserOrClient} {
+			c.APIs = append(c.APIs, bff.APIConfig{Path: "/api/" + string(tt), Upstream: up.server.URL + "/" + string(tt), Token: tt})
+		}
+	})
+	op.AccessTokenLifetime = 2 * time.Minute
+	br := newBrowser(t, a)
+	br.Login("/", "", "")
+	if s := a.sessionOf(br); s.Tokens.RefreshToken != "" {
+		t.Fatal("the OP issued a refresh token without offline_access")
+	}
+	return a, br, up
+}
 
-			if !outlive {
-				resp, _ := br.Get(a.url("/api/user_or_none/x"), "X-CSRF", "1")
-				if resp.StatusCode != http.StatusUnauthorized {
-					t.Fatalf("expired token, no refresh token: %d, want 401", resp.StatusCode)
-				}
-				if _, err := a.store.Get(t.Context(), s.Key); err == nil {
-					t.Fatal("the session outlived its last token")
-				}
-				if resp, _ := br.User(); resp.StatusCode != http.StatusUnauthorized {
-					t.Fatalf("/bff/user: %d, want 401", resp.StatusCode)
-				}
-				return
+// TestSessionEndsWithItsLastToken: by default, a session without a refresh
+// token ends with its access token: /bff/user says so in
+// bff:session_expires_in, and the first request after the token expired,
+// to whichever endpoint, ends the session with a 401.
+func TestSessionEndsWithItsLastToken(t *testing.T) {
+	for _, path := range []string{"/bff/user", "/api/user_or_none/x", "/api/me"} {
+		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			a, br, _ := noRefreshTokenApp(t, false)
+			_, body := br.User()
+			if left := claimNumber(t, userClaims(t, body), "bff:session_expires_in"); left > 120 {
+				t.Fatalf("bff:session_expires_in %d with a 2-minute token and no refresh token", left)
 			}
-			n := len(up.requests())
-			if resp, _ := br.Get(a.url("/api/user/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusUnauthorized || len(up.requests()) != n {
-				t.Fatalf("user route with an expired token: %d, want 401 and nothing upstream", resp.StatusCode)
+			key := a.sessionOf(br).Key
+			a.clock.Advance(150 * time.Second) // past the token; not past the session's idle end or the ID token's exp
+			resp, _ := br.Get(a.url(path), "X-CSRF", "1")
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("%s with an expired token and no refresh token: %d, want 401", path, resp.StatusCode)
 			}
-			if resp, _ := br.Get(a.url("/api/user_or_none/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || up.last(t).Header.Get("Authorization") != "" {
-				t.Fatalf("user_or_none route: %d, Authorization %q", resp.StatusCode, up.last(t).Header.Get("Authorization"))
+			if _, err := a.store.Get(t.Context(), key); err == nil {
+				t.Fatal("the session outlived its last token")
 			}
-			if resp, _ := br.Get(a.url("/api/user_or_client/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(bearer(up.last(t)), "cc-") {
-				t.Fatalf("user_or_client route: %d, want the client token", resp.StatusCode)
-			}
-			if _, err := a.store.Get(t.Context(), s.Key); err != nil {
-				t.Fatalf("outlive_tokens: the session ended: %v", err)
-			}
-			if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
-				t.Fatalf("/bff/user: %d, want 200", resp.StatusCode)
+			if br.SessionCookie() != "" {
+				t.Fatal("the cookie was not cleared")
 			}
 		})
+	}
+}
+
+// TestOutliveTokens: with Session.OutliveTokens the session goes on after
+// its last token expired, and only user_or_none and user_or_client routes
+// keep working (without the user's token).
+func TestOutliveTokens(t *testing.T) {
+	a, br, up := noRefreshTokenApp(t, true)
+	s := a.sessionOf(br)
+	_, body := br.User()
+	if left := claimNumber(t, userClaims(t, body), "bff:session_expires_in"); left <= 120 {
+		t.Fatalf("bff:session_expires_in %d: the session should outlive its 2-minute token", left)
+	}
+	if resp, _ := br.Get(a.url("/api/user/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || bearer(up.last(t)) != s.Tokens.AccessToken {
+		t.Fatalf("before expiry: %d", resp.StatusCode)
+	}
+	a.clock.Advance(150 * time.Second)
+	n := len(up.requests())
+	if resp, _ := br.Get(a.url("/api/user/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusUnauthorized || len(up.requests()) != n {
+		t.Fatalf("user route with an expired token: %d, want 401 and nothing upstream", resp.StatusCode)
+	}
+	if resp, _ := br.Get(a.url("/api/user_or_none/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || up.last(t).Header.Get("Authorization") != "" {
+		t.Fatalf("user_or_none route: %d, Authorization %q", resp.StatusCode, up.last(t).Header.Get("Authorization"))
+	}
+	if resp, _ := br.Get(a.url("/api/user_or_client/x"), "X-CSRF", "1"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(bearer(up.last(t)), "cc-") {
+		t.Fatalf("user_or_client route: %d, want the client token", resp.StatusCode)
+	}
+	if _, err := a.store.Get(t.Context(), s.Key); err != nil {
+		t.Fatalf("outlive_tokens: the session ended: %v", err)
+	}
+	if resp, _ := br.User(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/bff/user: %d, want 200", resp.StatusCode)
 	}
 }

@@ -2,6 +2,7 @@ package bff
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -46,6 +47,9 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 		b.noSession(w, r, err)
 		return
 	}
+	if b.endIfTokensDead(w, r, s) {
+		return
+	}
 	claims, err := oidc.ParseClaims(s.Claims)
 	if err != nil {
 		b.log.ErrorContext(r.Context(), "session claims unreadable", "session", s.Key.String(), "error", err)
@@ -59,7 +63,11 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 		}
 		out = appendClaim(out, c.Name, c.Value)
 	}
-	expiresIn := int64(math.Max(0, s.ExpiresIn(b.cfg.Now()).Seconds()))
+	left := s.ExpiresIn(b.cfg.Now())
+	if b.endsWithToken(s) {
+		left = min(left, s.Tokens.Expiry.Sub(b.cfg.Now()))
+	}
+	expiresIn := int64(math.Max(0, left.Seconds()))
 	out = append(out,
 		UserClaim{"bff:session_expires_in", json.RawMessage(jsonNumber(expiresIn))},
 		UserClaim{"bff:logout_url", jsonString("/bff/logout?sid=" + url.QueryEscape(s.LogoutID))},
@@ -68,6 +76,43 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 		out = append(out, UserClaim{"bff:session_state", v})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// endsWithToken reports whether s ends when its access token expires: it
+// has no refresh token, the token's expiry is known, and sessions may not
+// outlive their tokens (Session.OutliveTokens).
+func (b *BFF) endsWithToken(s *session.Session) bool {
+	return !b.cfg.Session.OutliveTokens && s.Tokens.RefreshToken == "" && !s.Tokens.Expiry.IsZero()
+}
+
+// tokensDead reports whether s ends with its token and that token has
+// expired.
+func (b *BFF) tokensDead(s *session.Session) bool {
+	return b.endsWithToken(s) && !b.cfg.Now().Before(s.Tokens.Expiry)
+}
+
+// endIfTokensDead ends a session whose tokens are dead and answers 401, as
+// an API call through the refresher would: a SPA must not see a session
+// that looks logged in but cannot call its APIs. It reports whether it
+// answered.
+func (b *BFF) endIfTokensDead(w http.ResponseWriter, r *http.Request, s *session.Session) bool {
+	if !b.tokensDead(s) {
+		return false
+	}
+	if err := b.endDeadSession(r.Context(), w, s); err != nil {
+		b.noSession(w, r, err)
+		return true
+	}
+	problem(w, http.StatusUnauthorized, "the session has ended; log in again")
+	return true
+}
+
+func (b *BFF) endDeadSession(ctx context.Context, w http.ResponseWriter, s *session.Session) error {
+	if err := b.sessions.Delete(ctx, w, s.Key); err != nil {
+		return err
+	}
+	b.log.InfoContext(ctx, "session ended", "session", s.Key.String(), "sub", s.Subject, "reason", "the access token expired and there is no refresh token")
+	return nil
 }
 
 // noSession answers 401 to an API-style request without a live session, and

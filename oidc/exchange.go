@@ -74,7 +74,10 @@ func (rp *RelyingParty) Exchange(ctx context.Context, code string, req AuthReque
 // session's current raw ID token: a refreshed ID token must keep its iss,
 // sub, aud and azp (Core 12.2). When the OP does not rotate the refresh
 // token, the result keeps the old one. A dead refresh token gives an error
-// matching ErrInvalidGrant.
+// matching ErrInvalidGrant. When the refreshed ID token is invalid, Refresh
+// returns the *ValidationError together with a result holding the tokens
+// the OP issued (and no ID token), so that the caller can revoke the new
+// refresh token it will not keep.
 func (rp *RelyingParty) Refresh(ctx context.Context, refreshToken, previousIDToken string) (*Result, error) {
 	if refreshToken == "" {
 		return nil, errors.New("oidc: no refresh token")
@@ -104,12 +107,12 @@ func (rp *RelyingParty) Refresh(ctx context.Context, refreshToken, previousIDTok
 	check := idTokenCheck{accessToken: tokens.AccessToken, refreshed: true}
 	if previousIDToken != "" {
 		if check.previous, err = unverifiedIDToken(previousIDToken); err != nil {
-			return nil, fmt.Errorf("oidc: reading the previous ID token: %w", err)
+			return &Result{Tokens: Tokens{RefreshToken: tokens.RefreshToken}}, fmt.Errorf("oidc: reading the previous ID token: %w", err)
 		}
 	}
 	id, err := rp.verifyIDToken(ctx, d, tokens.IDToken, check)
 	if err != nil {
-		return nil, err
+		return &Result{Tokens: Tokens{RefreshToken: tokens.RefreshToken}}, err
 	}
 	res.IDToken = id
 	res.Claims = id.Claims

@@ -33,6 +33,10 @@ type LogoutToken struct {
 	JTI      string
 	IssuedAt time.Time
 	Expiry   time.Time
+	// ValidUntil is when VerifyLogoutToken stops accepting this token, by
+	// its exp or its iat, clock skew included: how long a replay cache must
+	// remember its jti.
+	ValidUntil time.Time
 }
 
 // LogoutTokenOptions adjust [RelyingParty.VerifyLogoutToken].
@@ -121,13 +125,21 @@ func (rp *RelyingParty) VerifyLogoutToken(ctx context.Context, raw string, opts 
 		return nil, invalid(RuleLogoutEvent, "the %s event is not a JSON object", BackchannelLogoutEvent)
 	}
 	return &LogoutToken{
-		Issuer:   tok.Issuer,
-		Subject:  tok.Subject,
-		SID:      tok.SessionID,
-		JTI:      tok.TokenID,
-		IssuedAt: tok.IssuedAt,
-		Expiry:   tok.Expiry,
+		Issuer:     tok.Issuer,
+		Subject:    tok.Subject,
+		SID:        tok.SessionID,
+		JTI:        tok.TokenID,
+		IssuedAt:   tok.IssuedAt,
+		Expiry:     tok.Expiry,
+		ValidUntil: minTime(tok.Expiry, tok.IssuedAt.Add(rp.cfg.IDTokenMaxAge)).Add(rp.cfg.ClockSkew),
 	}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // isLogoutJWTType reports whether typ is logout+jwt, in either form section

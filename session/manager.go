@@ -253,15 +253,17 @@ func (m *Manager) Get(ctx context.Context, key Key) (*Session, error) {
 	return m.open(rec)
 }
 
-// Delete removes the session from the store and clears the cookie on w (when
-// w is not nil).
+// Delete removes the session from the store and then clears the cookie on w
+// (when w is not nil); when the store fails, the cookie stays.
 func (m *Manager) Delete(ctx context.Context, w http.ResponseWriter, key Key) error {
 	m.cache.forget(key)
+	if err := m.store.Delete(ctx, key); err != nil {
+		// The cookie stays: the session does too, and a store outage
+		// must not log the browser out.
+		return fmt.Errorf("session: delete: %w", err)
+	}
 	if w != nil {
 		m.ClearCookie(w)
-	}
-	if err := m.store.Delete(ctx, key); err != nil {
-		return fmt.Errorf("session: delete: %w", err)
 	}
 	return nil
 }
@@ -351,11 +353,12 @@ func validID(id string) bool {
 // DeleteBySID removes every session of issuer iss with the OP session id
 // sid and returns them opened, so the caller can revoke their refresh
 // tokens (Back-Channel Logout by sid). A session that cannot be opened any
-// more is removed but not returned.
+// more is removed but not returned. With an error, the sessions returned
+// are those the store removed before it failed: revoke their tokens too.
 func (m *Manager) DeleteBySID(ctx context.Context, iss, sid string) ([]*Session, error) {
 	recs, err := m.store.DeleteBySID(ctx, iss, sid)
 	if err != nil {
-		return nil, fmt.Errorf("session: delete by sid: %w", err)
+		return m.openRemoved(recs), fmt.Errorf("session: delete by sid: %w", err)
 	}
 	return m.openRemoved(recs), nil
 }
@@ -365,7 +368,7 @@ func (m *Manager) DeleteBySID(ctx context.Context, iss, sid string) ([]*Session,
 func (m *Manager) DeleteBySub(ctx context.Context, iss, sub string) ([]*Session, error) {
 	recs, err := m.store.DeleteBySub(ctx, iss, sub)
 	if err != nil {
-		return nil, fmt.Errorf("session: delete by sub: %w", err)
+		return m.openRemoved(recs), fmt.Errorf("session: delete by sub: %w", err)
 	}
 	return m.openRemoved(recs), nil
 }

@@ -121,7 +121,9 @@ type Store interface {
 	// and returns the live ones it removed, in any order (OpenID Back-Channel
 	// Logout 1.0, section 2.7, by sid), so that the caller can revoke their
 	// refresh tokens. Expired sessions are removed too but not returned. An
-	// empty sid matches nothing. The lookup is indexed, never a scan.
+	// empty sid matches nothing. The lookup is indexed, never a scan. A
+	// store that fails partway may return the sessions it did remove
+	// together with the error.
 	DeleteBySID(ctx context.Context, iss, sid string) ([]*Record, error)
 
 	// DeleteBySub removes every session of issuer iss for subject sub and
@@ -144,6 +146,12 @@ type Store interface {
 	// the record are one atomic step, so of two concurrent callers exactly one
 	// gets false. Used for logout-token jti replay and single-use login state.
 	SeenJTI(ctx context.Context, id string, ttl time.Duration) (seen bool, err error)
+
+	// ForgetJTI removes the one-time identifier id, so that it counts as
+	// never seen: for when the work a SeenJTI guarded failed and must be
+	// possible to retry (a back-channel logout whose sessions could not be
+	// deleted). Forgetting an unknown id is not an error.
+	ForgetJTI(ctx context.Context, id string) error
 
 	// DeleteExpired removes expired sessions, locks and identifiers and
 	// returns how many sessions it removed. Stores whose server expires

@@ -25,6 +25,9 @@ const (
 	DefaultPollInterval  = 25 * time.Millisecond
 )
 
+// releaseTimeout bounds the release of a refresh lock.
+const releaseTimeout = 5 * time.Second
+
 // waitBeyondLock is how much longer than the lock ttl an instance waits for
 // another's refresh by default: long enough to take the lock over from an
 // instance that died holding it.
@@ -69,8 +72,14 @@ type RefresherConfig struct {
 	// SPA never sees a session that looks logged in but cannot call its
 	// APIs. A session whose refresh token the OP refuses ends either way.
 	KeepExpired bool
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// RevokeOrphans revokes (RFC 7009) a refresh token the OP issued in a
+	// refresh whose result bff cannot keep: the session was deleted while
+	// it was being refreshed (a logout racing the refresh), or the
+	// refreshed ID token is invalid. Otherwise that grant would stay alive
+	// at the OP with nobody holding it.
+	RevokeOrphans bool
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Refresher refreshes sessions' access tokens.
@@ -91,6 +100,7 @@ type Refresher struct {
 	poll          time.Duration
 	waitMax       time.Duration
 	keepExpired   bool
+	revokeOrphans bool
 	log           *slog.Logger
 	now           func() time.Time
 	flight        singleflight.Group
@@ -111,6 +121,7 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 		poll:          orDefault(cfg.PollInterval, DefaultPollInterval),
 		waitMax:       orDefault(cfg.WaitMax, lockTTL+waitBeyondLock),
 		keepExpired:   cfg.KeepExpired,
+		revokeOrphans: cfg.RevokeOrphans,
 		log:           cfg.Logger,
 		now:           cfg.Now,
 	}
@@ -206,7 +217,9 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 	lockName := "refresh:" + hex.EncodeToString(key[:])
 	deadline := r.now().Add(r.waitMax)
 	var lease session.Lease
+	var lockedAt time.Time // on the real clock, as the lock's ttl runs
 	for {
+		lockedAt = time.Now() // before the request: the ttl starts no earlier
 		lease, err = r.store.Lock(ctx, lockName, r.lockTTL)
 		if err == nil {
 			break
@@ -229,7 +242,13 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 		}
 	}
 	defer func() {
-		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+		// Bounded even when ctx has no deadline: a store that stopped
+		// answering must not hold this session's refresh (and every
+		// request waiting for it) until TCP gives up; the lock's ttl
+		// frees it anyway.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if err := lease.Release(rctx); err != nil {
 			r.log.WarnContext(ctx, "refresh lock not released", "session", key.String(), "error", err)
 		}
 	}()
@@ -249,8 +268,13 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 	}
 
 	// The refresh must end while the lock is ours: once it expires another
-	// instance may take it and spend the same refresh token again.
-	opCtx, cancel := context.WithTimeout(ctx, r.lockTTL*3/4)
+	// instance may take it and spend the same refresh token again. The
+	// time since the lock was taken (a slow store read) counts.
+	end := lockedAt.Add(r.lockTTL * 3 / 4)
+	if time.Until(end) < r.lockTTL/4 {
+		return nil, &oidc.UnavailableError{Op: "refresh", Err: errors.New("too little of the refresh lock's ttl is left to ask the OP")}
+	}
+	opCtx, cancel := context.WithDeadline(ctx, end)
 	res, err := r.rp.Refresh(opCtx, cur.Tokens.RefreshToken, cur.Tokens.IDToken)
 	cancel()
 	if err != nil {
@@ -265,8 +289,12 @@ func (r *Refresher) refresh(ctx context.Context, key session.Key) (*session.Sess
 			return nil, r.end(ctx, cur, "the OP refused the refresh token (invalid_grant)")
 		case errors.As(err, &ve):
 			// A refreshed ID token for another subject or issuer is not
-			// a glitch to retry.
+			// a glitch to retry; the refresh token that came with it is
+			// not kept.
 			r.log.WarnContext(ctx, "refreshed ID token rejected", "session", key.String(), "rule", ve.Rule, "error", err)
+			if res != nil {
+				r.revokeOrphan(ctx, res.Tokens.RefreshToken, cur.Tokens.RefreshToken)
+			}
 			return nil, r.end(ctx, cur, "the refreshed ID token is invalid")
 		default:
 			return nil, err
@@ -305,7 +333,10 @@ func (r *Refresher) save(ctx context.Context, next *session.Session) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, session.ErrNotFound):
-			// Logged out while refreshing: nothing to save.
+			// Logged out while refreshing: nothing to save, and the
+			// rotated refresh token, which the logout could not know of,
+			// must not outlive the session.
+			r.revokeOrphan(ctx, next.Tokens.RefreshToken, "")
 			return ErrSessionEnded
 		case errors.Is(err, session.ErrConflict):
 			// Written by someone without the lock (never a refresh):
@@ -321,6 +352,19 @@ func (r *Refresher) save(ctx context.Context, next *session.Session) error {
 	}
 	r.log.ErrorContext(ctx, "refreshed tokens could not be saved; the session will need a new login", "session", next.Key.String(), "error", err)
 	return fmt.Errorf("token: saving refreshed tokens: %w", err)
+}
+
+// revokeOrphan revokes a refresh token the OP issued that no session keeps,
+// unless it is the one the session had (spent, or revoked by a logout).
+func (r *Refresher) revokeOrphan(ctx context.Context, refreshToken, previous string) {
+	if !r.revokeOrphans || refreshToken == "" || refreshToken == previous {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.rp.Revoke(rctx, refreshToken, "refresh_token"); err != nil && !errors.Is(err, oidc.ErrNoRevocationEndpoint) {
+		r.log.WarnContext(ctx, "orphaned refresh token not revoked", "error", err)
+	}
 }
 
 // current reads the session from the store, authoritative over any copy.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -480,4 +481,86 @@ func TestKeepExpiredKeepsTheSession(t *testing.T) {
 	if n := f.op.GrantCount("refresh_token"); n != 0 {
 		t.Fatalf("%d refresh attempts without a refresh token", n)
 	}
+}
+
+// slowAfterLock is a store whose reads take long once a lock is held, as
+// a store under strain may.
+type slowAfterLock struct {
+	session.Store
+	locked atomic.Bool
+	delay  time.Duration
+}
+
+func (s *slowAfterLock) Lock(ctx context.Context, name string, ttl time.Duration) (session.Lease, error) {
+	l, err := s.Store.Lock(ctx, name, ttl)
+	if err == nil {
+		s.locked.Store(true)
+	}
+	return l, err
+}
+
+func (s *slowAfterLock) Get(ctx context.Context, key session.Key) (*session.Record, error) {
+	if s.locked.Load() {
+		time.Sleep(s.delay)
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// TestNoRefreshOnALapsingLock: when the read under the lock took most of
+// the lock's ttl, the refresher does not ask the OP, which it could not be
+// sure to hear back from before another instance may take the lock.
+func TestNoRefreshOnALapsingLock(t *testing.T) {
+	f := newFixture(t)
+	s := f.login(t, 30*time.Second)
+	slow := &slowAfterLock{Store: f.store, delay: 600 * time.Millisecond}
+	m, _ := session.NewManager(session.ManagerConfig{Store: slow, KeyRing: f.ring})
+	r, _ := token.NewRefresher(token.RefresherConfig{Sessions: m, RelyingParty: f.rp, LockTTL: time.Second})
+	expired := s.Clone()
+	expired.Tokens.Expiry = time.Now().Add(-time.Second) // no current token to fall back on
+	_, _, err := r.UserToken(context.Background(), expired)
+	var ue *oidc.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("refresh under a lapsing lock: %v, want an UnavailableError", err)
+	}
+	if n := f.op.GrantCount("refresh_token"); n != 0 {
+		t.Fatalf("the OP was asked %d times under a lapsing lock", n)
+	}
+	if _, err := f.store.Get(context.Background(), s.Key); err != nil {
+		t.Fatal("the session ended")
+	}
+}
+
+// TestOrphanedRefreshTokensAreRevoked: a refresh whose result cannot be
+// kept (the session was logged out while it ran, or the refreshed ID token
+// is invalid) revokes the new refresh token the OP issued, which would
+// otherwise stay alive at the OP with nobody holding it.
+func TestOrphanedRefreshTokensAreRevoked(t *testing.T) {
+	t.Run("logged out during the refresh", func(t *testing.T) {
+		f := newFixture(t)
+		s := f.login(t, 30*time.Second)
+		f.op.BeforeToken = func(form url.Values) {
+			if form.Get("grant_type") == "refresh_token" {
+				f.store.Delete(context.Background(), s.Key) // a logout on another instance
+			}
+		}
+		r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, RevokeOrphans: true})
+		if _, _, err := r.UserToken(context.Background(), s); !errors.Is(err, token.ErrSessionEnded) {
+			t.Fatalf("want ErrSessionEnded, got %v", err)
+		}
+		if got := f.op.Revoked(); len(got) != 1 || got[0] == s.Tokens.RefreshToken {
+			t.Fatalf("revoked %d tokens, want the rotated refresh token", len(got))
+		}
+	})
+	t.Run("invalid refreshed ID token", func(t *testing.T) {
+		f := newFixture(t)
+		s := f.login(t, 30*time.Second)
+		f.op.Set(func(op *bfftest.OP) { op.Subject = "mallory" })
+		r, _ := token.NewRefresher(token.RefresherConfig{Sessions: f.sessions, RelyingParty: f.rp, RevokeOrphans: true})
+		if _, _, err := r.UserToken(context.Background(), s); !errors.Is(err, token.ErrSessionEnded) {
+			t.Fatalf("want ErrSessionEnded, got %v", err)
+		}
+		if got := f.op.Revoked(); len(got) != 1 || got[0] == s.Tokens.RefreshToken {
+			t.Fatalf("revoked %d tokens, want the refresh token that came with the bad ID token", len(got))
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -49,7 +48,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return &config.Error{Key: "listen", Err: err}
 	}
 	log.Info("bff serving", "addr", ln.Addr().String(), "public_url", f.PublicURL, "issuer", f.OIDC.Issuer,
-		"store", redactStore(f.Session.Store), "redirect_uri", b.RedirectURL(), "post_logout_redirect_uri", b.PostLogoutRedirectURL(),
+		"store", storeurl.Redact(f.Session.Store), "redirect_uri", b.RedirectURL(), "post_logout_redirect_uri", b.PostLogoutRedirectURL(),
 		"backchannel_logout_uri", b.BackchannelLogoutURL())
 	// The BFF is the whole handler: it routes API paths on the raw path,
 	// which a ServeMux in front would clean (and redirect) first.
@@ -109,24 +108,6 @@ func (c *cli) open(ctx context.Context, path string, withFrontend bool) (*opened
 		return nil, err
 	}
 	return &opened{file: f, store: store, log: log, bff: b}, nil
-}
-
-// redactStore hides the password of a store URL in logs.
-func redactStore(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	// Address lists (Cluster, Sentinel) are not URLs to net/url.
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return raw
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
 }
 
 func lookupEnv(environ []string, name string) string {

@@ -42,9 +42,13 @@ async function loadUser() {
   const status = document.getElementById("status");
   let resp;
   let silently = false;
+  // After the user ended this session on purpose, do not log in again
+  // silently through the OP's session.
+  const ended = sessionStorage.getItem("bff-ended") === "1";
+  sessionStorage.removeItem("bff-ended");
   try {
     resp = await fetchUser();
-    if (resp.status === 401 && await silentLogin(5000)) {
+    if (resp.status === 401 && !ended && await silentLogin(5000)) {
       silently = true;
       resp = await fetchUser();
     }
@@ -110,14 +114,15 @@ async function loadSessions() {
     const end = document.createElement("button");
     end.type = "button";
     end.textContent = "End";
-    end.addEventListener("click", () => revoke({ id: s.id }));
+    end.addEventListener("click", () => revoke({ id: s.id }, s.current));
     td.append(end);
     tr.append(td);
     tbody.append(tr);
   }
 }
 
-async function revoke(body) {
+async function revoke(body, current) {
+  if (current) sessionStorage.setItem("bff-ended", "1");
   await fetch("/bff/sessions/revoke", {
     method: "POST",
     headers: { ...csrf, "Content-Type": "application/json" },

@@ -373,6 +373,17 @@ func (s *Store) SeenJTI(ctx context.Context, id string, ttl time.Duration) (bool
 	return seen, err
 }
 
+// ForgetJTI implements [session.Store.ForgetJTI].
+func (s *Store) ForgetJTI(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *bolt.Tx) (bool, error) {
+		b := tx.Bucket(bucketJTI)
+		if b.Get([]byte(id)) == nil {
+			return false, nil
+		}
+		return true, b.Delete([]byte(id))
+	})
+}
+
 // DeleteExpired implements [session.Store.DeleteExpired]. It walks the
 // expiry index up to now in transactions of at most deleteBatch sessions,
 // then sweeps expired locks and one-time ids.

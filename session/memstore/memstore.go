@@ -283,6 +283,17 @@ func (s *Store) SeenJTI(_ context.Context, id string, ttl time.Duration) (bool, 
 	return false, nil
 }
 
+// ForgetJTI implements [session.Store.ForgetJTI].
+func (s *Store) ForgetJTI(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	delete(s.jtis, id)
+	return nil
+}
+
 // DeleteExpired implements [session.Store.DeleteExpired]. It scans every
 // entry under the write lock.
 func (s *Store) DeleteExpired(context.Context) (int, error) {

@@ -17,6 +17,8 @@ const tokenSize = 16
 // expires by the database server's clock, so every instance agrees on when
 // it is free. ttl is kept to the microsecond, rounded up.
 func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (session.Lease, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -46,6 +48,8 @@ type lease struct {
 // it still carries the lease's token: a lease that outlived its ttl leaves
 // the next holder's lock alone.
 func (l *lease) Release(ctx context.Context) error {
+	ctx, cancel := l.s.bound(ctx)
+	defer cancel()
 	if l.s.closed.Load() {
 		return ErrClosed
 	}
@@ -59,6 +63,8 @@ func (l *lease) Release(ctx context.Context) error {
 // row only for an id not seen within its ttl, by the database server's
 // clock. A repeated id keeps its original ttl.
 func (s *Store) SeenJTI(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
@@ -70,6 +76,19 @@ func (s *Store) SeenJTI(ctx context.Context, id string, ttl time.Duration) (bool
 		return false, fmt.Errorf("pgstore: seen jti: %w", err)
 	}
 	return tag.RowsAffected() == 0, nil
+}
+
+// ForgetJTI implements [session.Store.ForgetJTI] with one DELETE.
+func (s *Store) ForgetJTI(ctx context.Context, id string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := s.pool.Exec(ctx, s.q.forgetJTI, id); err != nil {
+		return fmt.Errorf("pgstore: forget jti: %w", err)
+	}
+	return nil
 }
 
 // micros returns d in whole microseconds, PostgreSQL's precision, rounded up

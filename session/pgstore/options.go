@@ -6,13 +6,18 @@ import "time"
 type Option func(*options)
 
 type options struct {
-	now     func() time.Time
-	schema  string
-	migrate bool
+	now       func() time.Time
+	schema    string
+	migrate   bool
+	opTimeout time.Duration
 }
 
+// DefaultOpTimeout bounds each operation whose context has no deadline of
+// its own (see [WithOpTimeout]).
+const DefaultOpTimeout = 5 * time.Second
+
 func newOptions(opts []Option) options {
-	o := options{now: time.Now, schema: "public", migrate: true}
+	o := options{now: time.Now, schema: "public", migrate: true, opTimeout: DefaultOpTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -41,4 +46,13 @@ func WithSchema(schema string) Option {
 // and operators run [Migrate] themselves.
 func WithMigrate(migrate bool) Option {
 	return func(o *options) { o.migrate = migrate }
+}
+
+// WithOpTimeout bounds each operation (each batch, for DeleteExpired) whose
+// context has no deadline of its own; default [DefaultOpTimeout], 0 for no
+// bound. A server that stops answering without closing the connection
+// would otherwise hold a request until the operating system gives up on
+// TCP, many minutes later; this turns it into an error within seconds.
+func WithOpTimeout(d time.Duration) Option {
+	return func(o *options) { o.opTimeout = d }
 }

@@ -61,7 +61,9 @@ type Store struct {
 	now      func() time.Time
 	schema   string
 	q        queries
-	closed   atomic.Bool
+	// opTimeout bounds an operation without a deadline of its own.
+	opTimeout time.Duration
+	closed    atomic.Bool
 }
 
 var _ session.Store = (*Store)(nil)
@@ -96,12 +98,21 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, ownsPool bool, o options)
 		return nil, err
 	}
 	return &Store{
-		pool:     pool,
-		ownsPool: ownsPool,
-		now:      o.now,
-		schema:   o.schema,
-		q:        newQueries(o.schema),
+		pool:      pool,
+		ownsPool:  ownsPool,
+		now:       o.now,
+		schema:    o.schema,
+		q:         newQueries(o.schema),
+		opTimeout: o.opTimeout,
 	}, nil
+}
+
+// bound gives ctx the store's operation timeout when it has no deadline.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || s.opTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.opTimeout)
 }
 
 // Schema returns the name of the schema that holds the store's tables.
@@ -110,6 +121,8 @@ func (s *Store) Schema() string { return s.schema }
 // Ping implements [session.Store.Ping]: a round trip on a pooled
 // connection.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return ErrClosed
 	}

@@ -21,7 +21,7 @@ type queries struct {
 	deleteBySID, deleteBySub, listBySub         string
 	deleteExpiredSessions                       string
 	deleteExpiredLocks, deleteExpiredJTI        string
-	lock, release, seenJTI                      string
+	lock, release, seenJTI, forgetJTI           string
 }
 
 // recordColumns are the columns scanRecord reads, in its order.
@@ -102,6 +102,8 @@ const (
 
 	sqlRelease = `DELETE FROM {locks} WHERE name = $1 AND token = $2`
 
+	sqlForgetJTI = `DELETE FROM {jti} WHERE id = $1`
+
 	// As sqlLock: a row is written only for a new or an expired id.
 	sqlSeenJTI = `INSERT INTO {jti} AS j (id, expires_at)
 		VALUES ($1, now() + $2::bigint * interval '1 microsecond')
@@ -131,5 +133,6 @@ func newQueries(schema string) queries {
 		lock:                  r.Replace(sqlLock),
 		release:               r.Replace(sqlRelease),
 		seenJTI:               r.Replace(sqlSeenJTI),
+		forgetJTI:             r.Replace(sqlForgetJTI),
 	}
 }

@@ -18,6 +18,8 @@ const deleteBatch = 1000
 
 // Get implements [session.Store.Get]: one SELECT by primary key.
 func (s *Store) Get(ctx context.Context, key session.Key) (*session.Record, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -34,6 +36,8 @@ func (s *Store) Get(ctx context.Context, key session.Key) (*session.Record, erro
 // Create implements [session.Store.Create]. It takes over the row of an
 // expired session under the same key.
 func (s *Store) Create(ctx context.Context, rec *session.Record) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -51,6 +55,8 @@ func (s *Store) Create(ctx context.Context, rec *session.Record) error {
 
 // Update implements [session.Store.Update]. CreatedAt stays as created.
 func (s *Store) Update(ctx context.Context, rec *session.Record) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -90,6 +96,8 @@ func (s *Store) Update(ctx context.Context, rec *session.Record) error {
 
 // Touch implements [session.Store.Touch].
 func (s *Store) Touch(ctx context.Context, key session.Key, idleExpiresAt time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -105,6 +113,8 @@ func (s *Store) Touch(ctx context.Context, key session.Key, idleExpiresAt time.T
 
 // Delete implements [session.Store.Delete].
 func (s *Store) Delete(ctx context.Context, key session.Key) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -119,6 +129,8 @@ func (s *Store) Delete(ctx context.Context, key session.Key) error {
 // sid returns at once. Should a deleted row be unreadable (see
 // scanRecord), the DELETE stands and DeleteBySID reports the error.
 func (s *Store) DeleteBySID(ctx context.Context, iss, sid string) ([]*session.Record, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -135,6 +147,8 @@ func (s *Store) DeleteBySID(ctx context.Context, iss, sid string) ([]*session.Re
 // DeleteBySub implements [session.Store.DeleteBySub]: one DELETE on the
 // (iss, sub) index.
 func (s *Store) DeleteBySub(ctx context.Context, iss, sub string) ([]*session.Record, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -147,6 +161,8 @@ func (s *Store) DeleteBySub(ctx context.Context, iss, sub string) ([]*session.Re
 
 // ListBySub implements [session.Store.ListBySub].
 func (s *Store) ListBySub(ctx context.Context, iss, sub string) ([]*session.Record, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -185,7 +201,9 @@ func (s *Store) deleteBatches(ctx context.Context, sql string, args ...any) (int
 	args = append(args, deleteBatch)
 	total := 0
 	for {
-		tag, err := s.pool.Exec(ctx, sql, args...)
+		bctx, cancel := s.bound(ctx)
+		tag, err := s.pool.Exec(bctx, sql, args...)
+		cancel()
 		if err != nil {
 			return total, err
 		}

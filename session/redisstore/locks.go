@@ -76,6 +76,17 @@ func (s *Store) SeenJTI(ctx context.Context, id string, ttl time.Duration) (bool
 	return seen, nil
 }
 
+// ForgetJTI implements [session.Store.ForgetJTI] with one DEL.
+func (s *Store) ForgetJTI(ctx context.Context, id string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.client.Del(ctx, s.jtiKey(id)).Err(); err != nil {
+		return fmt.Errorf("redisstore: forget jti: %w", classify(err))
+	}
+	return nil
+}
+
 // setNX sets key to token for ttl unless it exists and reports whether it
 // existed with another value than token.
 func (s *Store) setNX(ctx context.Context, key, token string, ttl time.Duration) (taken bool, err error) {

@@ -23,6 +23,17 @@ var ErrClosed = errors.New("redisstore: store is closed")
 // hand-off to its flusher.
 const pipelineAbove = 8
 
+// Bounds of the autopipelined path. The pipeliner runs a batch on its own
+// context, so a Get waits for its answer with WaitContext: at most until
+// the caller's deadline, or pipelinedWait when the caller has none (the
+// direct path is bounded by the client's read timeout instead). At most
+// maxPipelined Gets wait in its queue; more fail at once rather than pile up
+// while Redis is stuck.
+const (
+	pipelinedWait = 2 * time.Second
+	maxPipelined  = 10000
+)
+
 // DefaultPrefix is the key prefix of a store without [WithPrefix].
 const DefaultPrefix = "bff:"
 
@@ -49,9 +60,9 @@ func WithPrefix(prefix string) Option {
 // sharing the server.
 type Store struct {
 	client  redis.UniversalClient
-	piped   redis.Cmdable // an autopipeliner for Gets under load, or nil
-	gets    atomic.Int64  // Gets in flight
-	owned   bool          // Close closes client: Open made it
+	piped   *redis.AutoPipeliner // for Gets under load, or nil
+	gets    atomic.Int64         // Gets in flight
+	owned   bool                 // Close closes client: Open made it
 	now     func() time.Time
 	prefix  string
 	scripts scripts
@@ -72,7 +83,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	for _, opt := range opts {
 		opt(s)
 	}
-	if ap, err := client.AutoPipeline(); err == nil {
+	if ap, err := client.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{MaxQueuedCommands: maxPipelined}); err == nil {
 		s.piped = ap
 	}
 	return s
@@ -90,11 +101,13 @@ func (s *Store) Get(ctx context.Context, key session.Key) (*session.Record, erro
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	var via redis.Cmdable = s.client
+	var vals []any
+	var err error
 	if n := s.gets.Add(1); n > pipelineAbove && s.piped != nil {
-		via = s.piped
+		vals, err = s.pipelinedHMGet(ctx, s.sessionKey(key))
+	} else {
+		vals, err = s.client.HMGet(ctx, s.sessionKey(key), recordFields[:]...).Result()
 	}
-	vals, err := via.HMGet(ctx, s.sessionKey(key), recordFields[:]...).Result()
 	s.gets.Add(-1)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get %v: %w", key, classify(err))
@@ -107,6 +120,26 @@ func (s *Store) Get(ctx context.Context, key session.Key) (*session.Record, erro
 		return nil, fmt.Errorf("redisstore: get %v: %w", key, session.ErrNotFound)
 	}
 	return rec, nil
+}
+
+// pipelinedHMGet is Get's HMGET through the autopipeliner, waiting for its
+// batch no longer than the caller's deadline or pipelinedWait.
+func (s *Store) pipelinedHMGet(ctx context.Context, key string) ([]any, error) {
+	args := make([]any, 0, 2+len(recordFields))
+	args = append(args, "hmget", key)
+	for _, f := range recordFields {
+		args = append(args, f)
+	}
+	cmd := redis.NewSliceCmd(ctx, args...)
+	future := s.piped.Submit(ctx, cmd)
+	wctx, cancel := context.WithTimeout(ctx, pipelinedWait)
+	defer cancel()
+	if err := future.WaitContext(wctx); err != nil {
+		// After a context error the batch may still be filling cmd in:
+		// it must not be read.
+		return nil, err
+	}
+	return cmd.Val(), nil
 }
 
 // Create implements [session.Store.Create]. It adds the session to its

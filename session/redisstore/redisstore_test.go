@@ -337,21 +337,21 @@ func TestNewDoesNotCloseClient(t *testing.T) {
 	}
 }
 
-// concurrentGets runs n Gets of key at once, enough to take the
-// autopipeliner's path, each bounded by a generous deadline, and returns
-// what they got.
-func concurrentGets(ctx context.Context, s *redisstore.Store, key session.Key, n int) ([]*session.Record, []error) {
-	recs, errs := make([]*session.Record, n), make([]error, n)
+// concurrentGets runs a Get of each key at once, enough of them to take
+// the autopipeliner's path, each with the deadline given, and returns what
+// they got.
+func concurrentGets(ctx context.Context, s *redisstore.Store, keys []session.Key, deadline time.Duration) ([]*session.Record, []error) {
+	recs, errs := make([]*session.Record, len(keys)), make([]error, len(keys))
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for i := range n {
+	for i, key := range keys {
 		wg.Go(func() {
 			<-start
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, deadline)
 			defer cancel()
 			recs[i], errs[i] = s.Get(ctx, key)
-			if ctx.Err() != nil {
-				errs[i] = fmt.Errorf("did not give up by itself: %w", errs[i])
+			if errs[i] != nil && ctx.Err() != nil {
+				errs[i] = fmt.Errorf("the caller's deadline passed: %w", errs[i])
 			}
 		})
 	}
@@ -395,6 +395,19 @@ func TestPipelinedGets(t *testing.T) {
 	}
 	wg.Wait()
 
+	keys := make([]session.Key, len(recs))
+	for i, r := range recs {
+		keys[i] = r.Key
+	}
+	wantAll := func(when string) {
+		t.Helper()
+		got, errs := concurrentGets(ctx, s, keys, 30*time.Second)
+		for i, err := range errs {
+			if err != nil || got[i].Key != recs[i].Key || got[i].Subject != recs[i].Subject {
+				t.Fatalf("a Get %s: %v (a reply for the wrong Get?)", when, err)
+			}
+		}
+	}
 	for _, fault := range []struct {
 		name        string
 		down, again func()
@@ -403,10 +416,22 @@ func TestPipelinedGets(t *testing.T) {
 		{"stuck", srv.Pause, srv.Resume},
 	} {
 		fault.down()
-		_, errs := concurrentGets(ctx, s, recs[0].Key, 64)
+		// Without a deadline of their own, each Get gives up by itself.
+		_, errs := concurrentGets(ctx, s, keys, 30*time.Second)
 		for _, err := range errs {
-			if err == nil || errors.Is(err, session.ErrNotFound) || strings.Contains(err.Error(), "did not give up") {
+			if err == nil || errors.Is(err, session.ErrNotFound) || strings.Contains(err.Error(), "the caller's deadline passed") {
 				t.Fatalf("a Get with Redis %s: %v; want an error of its own, not ErrNotFound", fault.name, err)
+			}
+		}
+		if fault.name == "stuck" {
+			// With a deadline, each Get keeps it, pipelined or not: the
+			// error is the deadline's, not a later i/o timeout or an
+			// answer after Redis resumed.
+			_, errs := concurrentGets(ctx, s, keys, 200*time.Millisecond)
+			for _, err := range errs {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("a Get with a 200ms deadline and Redis stuck: %v, want context.DeadlineExceeded", err)
+				}
 			}
 		}
 		fault.again()
@@ -414,11 +439,6 @@ func TestPipelinedGets(t *testing.T) {
 		for s.Ping(ctx) != nil && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		got, errs := concurrentGets(ctx, s, recs[0].Key, 64)
-		for i, err := range errs {
-			if err != nil || got[i].Subject != recs[0].Subject {
-				t.Fatalf("a Get after Redis was %s: %v", fault.name, err)
-			}
-		}
+		wantAll("after Redis was " + fault.name)
 	}
 }

@@ -60,9 +60,36 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		client.Close()
 		return nil, fmt.Errorf("redisstore: open %s: %w", c.redacted, err)
 	}
+	if err := checkVersion(ctx, client); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redisstore: open %s: %w", c.redacted, err)
+	}
 	s := New(client, append([]Option{WithPrefix(c.prefix)}, opts...)...)
 	s.owned = true
 	return s, nil
+}
+
+// checkVersion refuses a server older than Redis 7.0, whose SET lacks NX
+// with GET and which has no PEXPIRETIME: Get and Ping would work on it, and
+// every login, lock and logout fail. A server whose INFO is disabled or
+// does not name a version is given the benefit of the doubt.
+func checkVersion(ctx context.Context, client redis.UniversalClient) error {
+	info, err := client.Info(ctx, "server").Result()
+	if err != nil {
+		return nil
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		major, _, _ := strings.Cut(v, ".")
+		if n, err := strconv.Atoi(major); err == nil && n < 7 {
+			return fmt.Errorf("the server is Redis %s; the store needs 7.0 or later", v)
+		}
+		return nil
+	}
+	return nil
 }
 
 // CheckURL reports whether rawURL is a URL that [Open] accepts, without

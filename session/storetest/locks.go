@@ -104,6 +104,19 @@ func testSeenJTIExpiry(h *harness) {
 	h.seen(id, longTTL, true)
 }
 
+// ForgetJTI makes an id unseen again, and no other; forgetting an unknown
+// id is not an error.
+func testForgetJTI(h *harness) {
+	id, other := h.name("jti"), h.name("jti")
+	h.seen(id, longTTL, false)
+	h.seen(other, longTTL, false)
+	h.noErr("ForgetJTI", h.s.ForgetJTI(h.ctx, id))
+	h.seen(id, longTTL, false)
+	h.seen(id, longTTL, true)
+	h.seen(other, longTTL, true)
+	h.noErr("ForgetJTI of an unknown id", h.s.ForgetJTI(h.ctx, h.name("jti")))
+}
+
 // Of many concurrent SeenJTIs of one id exactly one reports false.
 func testSeenJTIConcurrent(h *harness) {
 	id := h.name("jti")

@@ -93,6 +93,7 @@ func subtests(cfg config) []subtest {
 		{"SeenJTI", testSeenJTI},
 		{"SeenJTIExpiry", testSeenJTIExpiry},
 		{"SeenJTIConcurrent", testSeenJTIConcurrent},
+		{"ForgetJTI", testForgetJTI},
 		{"Close", testClose},
 	}
 	if cfg.reopen != nil {

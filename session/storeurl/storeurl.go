@@ -35,12 +35,12 @@ const want = "want memory://, bolt://PATH, redis://, rediss://, redis-cluster://
 func Open(ctx context.Context, raw string) (session.Store, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil, fmt.Errorf("store %q: %s", raw, want)
+		return nil, fmt.Errorf("store %s: %s", Redact(raw), want)
 	}
 	switch scheme {
 	case "memory":
 		if rest != "" {
-			return nil, fmt.Errorf("store %q: memory:// takes nothing after the scheme", raw)
+			return nil, fmt.Errorf("store %s: memory:// takes nothing after the scheme", Redact(raw))
 		}
 		return memstore.New(), nil
 	case "bolt":
@@ -77,4 +77,35 @@ func Check(raw string) error {
 	default:
 		return fmt.Errorf("%s", want)
 	}
+}
+
+// Redact returns raw fit for a log line: the password of its user info and
+// the value of every query parameter whose name mentions a password, a
+// secret or a key are replaced by "xxxxx". It does not need raw to be a
+// valid URL (a Cluster's or Sentinel's address list is not one to net/url,
+// and a password may hold an unescaped "/" or "@"): the user info is
+// everything before the last "@" ahead of the query.
+func Redact(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "xxxxx" // not a URL this package knows; it may be anything
+	}
+	rest, query, hasQuery := strings.Cut(rest, "?")
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, _, _ := strings.Cut(rest[:at], ":")
+		rest = user + ":xxxxx" + rest[at:]
+	}
+	out := scheme + "://" + rest
+	if !hasQuery {
+		return out
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		name, _, hasValue := strings.Cut(p, "=")
+		lower := strings.ToLower(name)
+		if hasValue && (strings.Contains(lower, "pass") || strings.Contains(lower, "secret") || strings.Contains(lower, "key")) {
+			params[i] = name + "=xxxxx"
+		}
+	}
+	return out + "?" + strings.Join(params, "&")
 }

@@ -96,4 +96,27 @@ func TestCheck(t *testing.T) {
 	if err := storeurl.Check("redis://user:hunter2@127.0.0.1:6379?nonsense=1"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Check error shows the password: %v", err)
 	}
+	for _, bad := range []string{"postgres:/u:hunter2@host/db", "redis-ish://u:hunter2@h"} {
+		if _, err := storeurl.Open(context.Background(), bad); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%q) error shows the password: %v", bad, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{"memory://", "memory://"},
+		{"bolt://./data/s.db", "bolt://./data/s.db"},
+		{"redis://:s3cret@cache:6379/0", "redis://:xxxxx@cache:6379/0"},
+		{"redis://h:6379/0?password=s3cret&prefix=bff:", "redis://h:6379/0?password=xxxxx&prefix=bff:"},
+		{"redis://user:1234/x@host:6379", "redis://user:xxxxx@host:6379"},
+		{"redis-sentinel://u:p@s1:26379,s2:26379/m?sentinel_password=s3cret&password=p2", "redis-sentinel://u:xxxxx@s1:26379,s2:26379/m?sentinel_password=xxxxx&password=xxxxx"},
+		{"postgres://bff@db/bff?password=s3cret&sslmode=require", "postgres://bff:xxxxx@db/bff?password=xxxxx&sslmode=require"},
+		{"postgres://bff:p%40ss@db/bff?sslpassword=s&sslkey=/k.pem", "postgres://bff:xxxxx@db/bff?sslpassword=xxxxx&sslkey=xxxxx"},
+		{"s3cret", "xxxxx"},
+	} {
+		if got := storeurl.Redact(c.raw); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.raw, got, c.want)
+		}
+	}
 }

@@ -61,15 +61,11 @@ func (b *BFF) sessionInfo(s *session.Session) SessionInfo {
 	if lastSeen.Before(s.CreatedAt) {
 		lastSeen = s.CreatedAt
 	}
-	expires := s.ExpiresAt
-	if s.IdleExpiresAt.Before(expires) {
-		expires = s.IdleExpiresAt
-	}
 	return SessionInfo{
 		ID:        s.Key.Handle(),
 		Created:   s.CreatedAt.UTC(),
 		LastSeen:  lastSeen.UTC(),
-		Expires:   expires.UTC(),
+		Expires:   s.EndsAt().UTC(),
 		UserAgent: s.UserAgent,
 		SID:       s.SID,
 	}
@@ -80,23 +76,24 @@ func (b *BFF) sessionInfo(s *session.Session) SessionInfo {
 // revoke --sub). It returns how many sessions ended.
 func (b *BFF) EndUserSessions(ctx context.Context, sub string) (int, error) {
 	ended, err := b.sessions.DeleteBySub(ctx, b.rp.Issuer(), sub)
-	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
-	if err != nil {
-		return len(ended), err
-	}
-	b.log.InfoContext(ctx, "sessions ended", "sub", sub, "sessions", len(ended))
-	return len(ended), nil
+	return b.ended(ctx, ended, err, "sub", sub)
 }
 
 // EndOPSession ends the sessions of the OP session sid and revokes their
 // refresh tokens (bff sessions revoke --sid). It returns how many ended.
 func (b *BFF) EndOPSession(ctx context.Context, sid string) (int, error) {
 	ended, err := b.sessions.DeleteBySID(ctx, b.rp.Issuer(), sid)
+	return b.ended(ctx, ended, err, "sid_present", sid != "")
+}
+
+// ended revokes the refresh tokens of sessions an operator ended (also
+// those a failing store removed before it failed) and logs the outcome.
+func (b *BFF) ended(ctx context.Context, ended []*session.Session, err error, attrs ...any) (int, error) {
 	b.revokeRefreshTokens(ctx, refreshTokens(ended)...)
 	if err != nil {
 		return len(ended), err
 	}
-	b.log.InfoContext(ctx, "sessions ended", "sid_present", sid != "", "sessions", len(ended))
+	b.log.InfoContext(ctx, "sessions ended", append(attrs, "sessions", len(ended))...)
 	return len(ended), nil
 }
 

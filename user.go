@@ -64,7 +64,7 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 		out = appendClaim(out, c.Name, c.Value)
 	}
 	left := s.ExpiresIn(b.cfg.Now())
-	if b.endsWithToken(s) {
+	if b.refresher.EndsWithToken(s) {
 		left = min(left, s.Tokens.Expiry.Sub(b.cfg.Now()))
 	}
 	expiresIn := int64(math.Max(0, left.Seconds()))
@@ -78,17 +78,10 @@ func (b *BFF) handleUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// endsWithToken reports whether s ends when its access token expires: it
-// has no refresh token, the token's expiry is known, and sessions may not
-// outlive their tokens (Session.OutliveTokens).
-func (b *BFF) endsWithToken(s *session.Session) bool {
-	return !b.cfg.Session.OutliveTokens && s.Tokens.RefreshToken == "" && !s.Tokens.Expiry.IsZero()
-}
-
 // tokensDead reports whether s ends with its token and that token has
 // expired.
 func (b *BFF) tokensDead(s *session.Session) bool {
-	return b.endsWithToken(s) && !b.cfg.Now().Before(s.Tokens.Expiry)
+	return b.refresher.EndsWithToken(s) && !b.cfg.Now().Before(s.Tokens.Expiry)
 }
 
 // endIfTokensDead ends a session whose tokens are dead and answers 401, as

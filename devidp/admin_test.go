@@ -58,15 +58,7 @@ func TestLogoutUser(t *testing.T) {
 		t.Fatalf("a second logout token: %.40s…", tok)
 	default:
 	}
-	f.requireNoSession(t, b1)
-	f.requireNoSession(t, b2)
-	for _, s := range []session{s1, s2} {
-		_, err := f.refresh(t.Context(), s.token.RefreshToken)
-		requireOAuthError(t, err, "invalid_grant")
-	}
-	if _, err := f.refresh(t.Context(), bob.token.RefreshToken); err != nil {
-		t.Fatalf("bob's refresh: %v", err)
-	}
+	f.requireEnded(t, []*browser{b1, b2}, []session{s1, s2}, bob)
 }
 
 var hiddenInput = regexp.MustCompile(`name="(token|sid)" value="([^"]+)"`)

@@ -42,6 +42,22 @@ func (f *fixture) requireNoSession(t *testing.T, b *browser) {
 	}
 }
 
+// requireEnded checks that the browsers have no OP session and the
+// sessions' refresh tokens are dead, while alive's still works.
+func (f *fixture) requireEnded(t *testing.T, browsers []*browser, ended []session, alive session) {
+	t.Helper()
+	for _, b := range browsers {
+		f.requireNoSession(t, b)
+	}
+	for _, s := range ended {
+		_, err := f.refresh(t.Context(), s.token.RefreshToken)
+		requireOAuthError(t, err, "invalid_grant")
+	}
+	if _, err := f.refresh(t.Context(), alive.token.RefreshToken); err != nil {
+		t.Fatalf("the other user's refresh: %v", err)
+	}
+}
+
 // verifyLogoutToken checks a logout token against OpenID Connect
 // Back-Channel Logout 1.0, section 2.4, and returns its sub and sid.
 func (f *fixture) verifyLogoutToken(t *testing.T, raw string) (sub, sid string) {
@@ -192,15 +208,7 @@ func TestEndSessionsByAdministrator(t *testing.T) {
 	if !sids[s1.claims.SID] || !sids[s2.claims.SID] {
 		t.Errorf("logout tokens for sids %v, want %q and %q", sids, s1.claims.SID, s2.claims.SID)
 	}
-	f.requireNoSession(t, b1)
-	f.requireNoSession(t, b2)
-	for _, s := range []session{s1, s2} {
-		_, err := f.refresh(t.Context(), s.token.RefreshToken)
-		requireOAuthError(t, err, "invalid_grant")
-	}
-	if _, err := f.refresh(t.Context(), bob.token.RefreshToken); err != nil {
-		t.Errorf("bob's refresh: %v", err)
-	}
+	f.requireEnded(t, []*browser{b1, b2}, []session{s1, s2}, bob)
 	if st := f.idp.Stats(); st.BackChannelLogoutsSent != 2 {
 		t.Errorf("BackChannelLogoutsSent = %d, want 2", st.BackChannelLogoutsSent)
 	}

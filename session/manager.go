@@ -358,9 +358,9 @@ func validID(id string) bool {
 func (m *Manager) DeleteBySID(ctx context.Context, iss, sid string) ([]*Session, error) {
 	recs, err := m.store.DeleteBySID(ctx, iss, sid)
 	if err != nil {
-		return m.openRemoved(recs), fmt.Errorf("session: delete by sid: %w", err)
+		err = fmt.Errorf("session: delete by sid: %w", err)
 	}
-	return m.openRemoved(recs), nil
+	return m.openRemoved(recs), err
 }
 
 // DeleteBySub removes every session of issuer iss for subject sub and
@@ -368,9 +368,9 @@ func (m *Manager) DeleteBySID(ctx context.Context, iss, sid string) ([]*Session,
 func (m *Manager) DeleteBySub(ctx context.Context, iss, sub string) ([]*Session, error) {
 	recs, err := m.store.DeleteBySub(ctx, iss, sub)
 	if err != nil {
-		return m.openRemoved(recs), fmt.Errorf("session: delete by sub: %w", err)
+		err = fmt.Errorf("session: delete by sub: %w", err)
 	}
-	return m.openRemoved(recs), nil
+	return m.openRemoved(recs), err
 }
 
 // ListBySub returns the live sessions of issuer iss for subject sub,
@@ -392,9 +392,9 @@ func (m *Manager) ListBySub(ctx context.Context, iss, sub string) ([]*Session, e
 func (m *Manager) openRemoved(recs []*Record) []*Session {
 	out := make([]*Session, 0, len(recs))
 	for _, rec := range recs {
-		m.cache.forget(rec.Key)
-		if s, err := m.open(rec); err == nil {
-			m.cache.forget(rec.Key) // open cached it again
+		s, err := m.open(rec)
+		m.cache.forget(rec.Key) // the session is gone; open may have cached it
+		if err == nil {
 			out = append(out, s)
 		}
 	}

@@ -106,11 +106,16 @@ func (s *Session) Clone() *Session {
 // ExpiresIn returns how long the session has left at now: the earlier of its
 // absolute and idle ends.
 func (s *Session) ExpiresIn(now time.Time) time.Duration {
-	end := s.ExpiresAt
-	if s.IdleExpiresAt.Before(end) {
-		end = s.IdleExpiresAt
+	return s.EndsAt().Sub(now)
+}
+
+// EndsAt returns when the session ends unless used again: the earlier of
+// its absolute and idle ends.
+func (s *Session) EndsAt() time.Time {
+	if s.IdleExpiresAt.Before(s.ExpiresAt) {
+		return s.IdleExpiresAt
 	}
-	return end.Sub(now)
+	return s.ExpiresAt
 }
 
 // LogValue keeps a session out of logs but for its short key prefix and

@@ -187,6 +187,13 @@ func (r *Refresher) UserToken(ctx context.Context, s *session.Session) (string, 
 	return fresh.Tokens.AccessToken, fresh, nil
 }
 
+// EndsWithToken reports whether the session ends when its access token
+// expires: it has no refresh token, the token's expiry is known, and the
+// refresher does not keep expired sessions (KeepExpired).
+func (r *Refresher) EndsWithToken(s *session.Session) bool {
+	return !r.keepExpired && s.Tokens.RefreshToken == "" && !s.Tokens.Expiry.IsZero()
+}
+
 // needsRefresh reports whether the access token expires within the refresh
 // margin: RefreshBefore, or half the token's lifetime when that is shorter,
 // so that a token that lives 30 seconds is not refreshed on every request.
